@@ -1,0 +1,221 @@
+// The one door to the kernel. Every path under /sys, /proc and /dev is built from one root, so the
+// same code runs on a real host (root "/"), on the simulated host (a temporary directory) and in
+// the real-kernel lab. Reads are synchronous (sysfs attributes answer at once); writes are
+// asynchronous and bounded, because some (unbind of a busy driver) can block in the kernel forever.
+
+import { execFile } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+
+export interface WriteOptions {
+  /** Give up waiting after this long; the write itself may still complete later in the kernel. */
+  timeoutMs?: number;
+}
+
+export interface HostIO {
+  /** The directory that stands for "/" (a real host: "/"). */
+  readonly root: string;
+  /** True when the kernel behind this root is the simulator (src/sim). */
+  readonly simulated: boolean;
+  /** Absolute path of a root-relative path such as "sys/bus/pci/devices". */
+  abs(rel: string): string;
+  /** Trimmed file content, or undefined when the file does not exist. */
+  readText(rel: string): string | undefined;
+  /** Last component of a symlink's target ("vfio-pci" for .../driver), or undefined. */
+  readLinkName(rel: string): string | undefined;
+  /** Full symlink target, or undefined. */
+  readLink(rel: string): string | undefined;
+  /** Directory entries, sorted; [] when the directory does not exist. */
+  list(rel: string): string[];
+  exists(rel: string): boolean;
+  /** Writes value to an existing attribute; throws HostWriteError / HostTimeoutError. */
+  write(rel: string, value: string, options?: WriteOptions): Promise<void>;
+  /** Loads a kernel module (and its dependencies). */
+  loadModule(name: string, options?: WriteOptions): Promise<void>;
+  /** Unloads a kernel module; throws when it is in use. */
+  unloadModule(name: string, options?: WriteOptions): Promise<void>;
+}
+
+export const DEFAULT_WRITE_TIMEOUT_MS = 10_000;
+
+const ERRNO_MEANING: Record<string, string> = {
+  EBUSY: 'the device or driver is busy',
+  ENODEV: 'no such device for this driver',
+  EINVAL: 'the kernel rejected the value',
+  EACCES: 'permission denied (gpu-hookd must run as root)',
+  EPERM: 'operation not permitted (gpu-hookd must run as root)',
+  ENOENT: 'the file does not exist (device gone or driver not loaded)',
+  EEXIST: 'it is already there',
+  EIO: 'input/output error',
+  EROFS: 'the file system is read-only',
+};
+
+export function describeErrno(code: string | undefined): string {
+  if (!code) return 'unknown error';
+  return `${code} (${ERRNO_MEANING[code] ?? 'system error'})`;
+}
+
+/** A write the kernel refused: names the path, the value and the errno in one sentence. */
+export class HostWriteError extends Error {
+  constructor(
+    readonly path: string,
+    readonly value: string,
+    readonly code: string,
+  ) {
+    super(`writing ${JSON.stringify(value.trimEnd())} to ${path} failed: ${describeErrno(code)}`);
+    this.name = 'HostWriteError';
+  }
+}
+
+/** A write or command that did not return in time. The process goes on; the kernel may finish later. */
+export class HostTimeoutError extends Error {
+  constructor(
+    readonly path: string,
+    readonly value: string,
+    readonly timeoutMs: number,
+  ) {
+    super(
+      `writing ${JSON.stringify(value.trimEnd())} to ${path} did not return within ${formatMs(timeoutMs)}: ` +
+        `the kernel is still waiting for the device to be released`,
+    );
+    this.name = 'HostTimeoutError';
+  }
+}
+
+export class ModuleError extends Error {
+  constructor(
+    readonly module: string,
+    readonly action: 'load' | 'unload',
+    readonly detail: string,
+    readonly code: string = action === 'unload' ? 'EBUSY' : 'ENOENT',
+  ) {
+    super(`${action === 'load' ? 'loading' : 'unloading'} kernel module ${module} failed: ${detail}`);
+    this.name = 'ModuleError';
+  }
+}
+
+export function formatMs(ms: number): string {
+  return ms >= 1000 ? `${+(ms / 1000).toFixed(1)} s` : `${Math.round(ms)} ms`;
+}
+
+/** Resolves a root-relative path, refusing anything that could climb out of the root. */
+export function resolveUnderRoot(root: string, rel: string): string {
+  const clean = rel.replace(/^\/+/, '');
+  if (clean.split('/').some((part) => part === '..') || clean.includes('\0')) {
+    throw new Error(`refusing path ${JSON.stringify(rel)}: it leaves the host root`);
+  }
+  return path.join(root, clean);
+}
+
+/** Races a promise against a timer; the timer never keeps the process alive. */
+export function withTimeout<T>(work: Promise<T>, ms: number, onTimeout: () => Error): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const timer = setTimeout(() => reject(onTimeout()), ms);
+    timer.unref();
+    work.then(
+      (v) => {
+        clearTimeout(timer);
+        resolve(v);
+      },
+      (e: unknown) => {
+        clearTimeout(timer);
+        reject(e);
+      },
+    );
+  });
+}
+
+/** HostIO over the real file system below `root`. */
+export class SysfsHostIO implements HostIO {
+  readonly simulated: boolean = false;
+
+  constructor(readonly root: string = '/') {}
+
+  abs(rel: string): string {
+    return resolveUnderRoot(this.root, rel);
+  }
+
+  readText(rel: string): string | undefined {
+    try {
+      return fs.readFileSync(this.abs(rel), 'utf8').trim();
+    } catch (e) {
+      if (isMissing(e)) return undefined;
+      throw e;
+    }
+  }
+
+  readLink(rel: string): string | undefined {
+    try {
+      return fs.readlinkSync(this.abs(rel));
+    } catch (e) {
+      if (isMissing(e) || (e as NodeJS.ErrnoException).code === 'EINVAL') return undefined;
+      throw e;
+    }
+  }
+
+  readLinkName(rel: string): string | undefined {
+    const target = this.readLink(rel);
+    return target === undefined ? undefined : path.basename(target);
+  }
+
+  list(rel: string): string[] {
+    try {
+      return fs.readdirSync(this.abs(rel)).sort();
+    } catch (e) {
+      if (isMissing(e)) return [];
+      throw e;
+    }
+  }
+
+  exists(rel: string): boolean {
+    return fs.existsSync(this.abs(rel));
+  }
+
+  write(rel: string, value: string, options: WriteOptions = {}): Promise<void> {
+    const target = this.abs(rel);
+    const timeoutMs = options.timeoutMs ?? DEFAULT_WRITE_TIMEOUT_MS;
+    // 'r+' never creates a file: writing a missing attribute must fail with ENOENT as on sysfs.
+    const work = (async () => {
+      const handle = await fs.promises.open(target, 'r+');
+      try {
+        await handle.write(value, 0);
+      } finally {
+        await handle.close();
+      }
+    })().catch((e: unknown) => {
+      throw new HostWriteError(target, value, (e as NodeJS.ErrnoException).code ?? 'EIO');
+    });
+    return withTimeout(work, timeoutMs, () => new HostTimeoutError(target, value, timeoutMs));
+  }
+
+  loadModule(name: string, options: WriteOptions = {}): Promise<void> {
+    return this.modprobe(name, ['--', name], 'load', options);
+  }
+
+  unloadModule(name: string, options: WriteOptions = {}): Promise<void> {
+    return this.modprobe(name, ['-r', '--', name], 'unload', options);
+  }
+
+  private modprobe(name: string, args: string[], action: 'load' | 'unload', options: WriteOptions): Promise<void> {
+    if (!/^[A-Za-z0-9_-]{1,64}$/.test(name)) {
+      return Promise.reject(new ModuleError(name, action, 'not a valid module name', 'EINVAL'));
+    }
+    if (this.root !== '/') {
+      // modprobe acts on the running kernel, whatever our root says: never let a test reach it.
+      return Promise.reject(new ModuleError(name, action, `modprobe is only used when the host root is "/" (root is ${this.root})`, 'EPERM'));
+    }
+    const timeoutMs = options.timeoutMs ?? DEFAULT_WRITE_TIMEOUT_MS;
+    return new Promise((resolve, reject) => {
+      execFile('modprobe', args, { timeout: timeoutMs }, (err, _stdout, stderr) => {
+        if (!err) return resolve();
+        const detail = String(stderr).trim().split('\n').pop() || err.message;
+        reject(new ModuleError(name, action, detail, action === 'unload' ? 'EBUSY' : 'ENOENT'));
+      });
+    });
+  }
+}
+
+export function isMissing(e: unknown): boolean {
+  const code = (e as NodeJS.ErrnoException)?.code;
+  return code === 'ENOENT' || code === 'ENOTDIR';
+}
