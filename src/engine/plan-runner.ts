@@ -1,0 +1,116 @@
+// Runs a plan step by step (do, then verify) and, when a step fails, undoes that step and every
+// step before it in reverse. The runner knows nothing of journals or GPUs: the caller's `beforeStep`
+// makes the journal durable, and `emit` carries per-step events to logs, D-Bus and the CLI.
+
+import { messageOf } from './engine-error';
+import type { StepContext, StepRegistry } from './step-executor';
+import { stepDevice } from './step-spec';
+import type { StepSpec } from './step-spec';
+
+export type StepPhase = 'do' | 'undo';
+
+export interface StepProgress {
+  phase: StepPhase;
+  status: 'started' | 'finished' | 'failed';
+  /** Index of the step in its plan. */
+  index: number;
+  total: number;
+  description: string;
+  device?: string;
+  /** Set when finished or failed. */
+  ms?: number;
+  /** Set when failed: the cause, one sentence. */
+  error?: string;
+}
+
+export interface StepRecord {
+  description: string;
+  device?: string;
+  ms: number;
+}
+
+export interface StepFailure {
+  index: number;
+  description: string;
+  cause: unknown;
+}
+
+export interface RunOptions {
+  ctx: StepContext;
+  registry: StepRegistry;
+  /** Awaited before step `index` starts (the journal reaches disk here). */
+  beforeStep?: (index: number) => Promise<void>;
+  emit?: (event: StepProgress) => void;
+}
+
+/** Thrown by runPlan after its rollback: what failed, and what (if anything) failed to roll back. */
+export class PlanFailure extends Error {
+  constructor(
+    readonly failed: StepFailure,
+    readonly rollbackFailures: StepFailure[],
+    readonly done: StepRecord[],
+  ) {
+    super(`step '${failed.description}' failed`, { cause: failed.cause });
+    this.name = 'PlanFailure';
+  }
+}
+
+export async function runPlan(plan: readonly StepSpec[], opts: RunOptions): Promise<StepRecord[]> {
+  const { ctx, registry } = opts;
+  const done: StepRecord[] = [];
+  for (let index = 0; index < plan.length; index++) {
+    const spec = plan[index];
+    const executor = registry.executorFor(spec);
+    const base = { phase: 'do' as const, index, total: plan.length, description: executor.describe(spec), device: stepDevice(spec) };
+    const started = performance.now();
+    try {
+      if (ctx.signal?.aborted) throw new Error('the transition was cancelled');
+      await opts.beforeStep?.(index);
+      opts.emit?.({ ...base, status: 'started' });
+      await executor.do(ctx, spec);
+      await executor.verify(ctx, spec);
+    } catch (cause) {
+      opts.emit?.({ ...base, status: 'failed', ms: performance.now() - started, error: messageOf(cause) });
+      // The failed step may have half run: it is undone too.
+      const rollbackFailures = await undoSteps(plan.slice(0, index + 1), opts);
+      throw new PlanFailure({ index, description: base.description, cause }, rollbackFailures, done);
+    }
+    const ms = performance.now() - started;
+    opts.emit?.({ ...base, status: 'finished', ms });
+    done.push({ description: base.description, device: base.device, ms });
+  }
+  return done;
+}
+
+/**
+ * Undoes `steps` (a plan's prefix) in reverse. Goes on past a failed undo, so that as much of the
+ * host as possible comes back, and returns the failures.
+ */
+export async function undoSteps(steps: readonly StepSpec[], opts: Pick<RunOptions, 'ctx' | 'registry' | 'emit'>): Promise<StepFailure[]> {
+  const failures: StepFailure[] = [];
+  for (let index = steps.length - 1; index >= 0; index--) {
+    const spec = steps[index];
+    let description = `step ${index + 1} (${String(spec.kind)})`;
+    const started = performance.now();
+    try {
+      const executor = opts.registry.executorFor(spec);
+      description = executor.describe(spec);
+      opts.emit?.({ phase: 'undo', status: 'started', index, total: steps.length, description, device: stepDevice(spec) });
+      await executor.undo(opts.ctx, spec);
+      opts.emit?.({ phase: 'undo', status: 'finished', index, total: steps.length, description, device: stepDevice(spec), ms: performance.now() - started });
+    } catch (cause) {
+      failures.push({ index, description, cause });
+      opts.emit?.({
+        phase: 'undo',
+        status: 'failed',
+        index,
+        total: steps.length,
+        description,
+        device: stepDevice(spec),
+        ms: performance.now() - started,
+        error: messageOf(cause),
+      });
+    }
+  }
+  return failures;
+}

@@ -1,0 +1,85 @@
+// What a step kind must provide, and the registry that maps a journal's `kind` to its code.
+
+import type { HostIO } from '../host/host-io';
+import { DEFAULT_WRITE_TIMEOUT_MS } from '../host/host-io';
+import type { StepKind, StepOf, StepSpec } from './step-spec';
+
+/** The subset of pino the engine uses; a pino logger fits it. */
+export interface EngineLog {
+  debug(obj: object, msg: string): void;
+  info(obj: object, msg: string): void;
+  warn(obj: object, msg: string): void;
+  error(obj: object, msg: string): void;
+}
+
+export const silentLog: EngineLog = { debug() {}, info() {}, warn() {}, error() {} };
+
+export interface EngineTimeouts {
+  /** One sysfs write (unbind of a busy device can block in the kernel forever). */
+  writeMs: number;
+  /** One modprobe (large GPU modules take seconds). */
+  moduleMs: number;
+  /** Until a driver link reads what was asked: some drivers (snd_hda_intel) probe asynchronously. */
+  probeMs: number;
+  /** Until /dev/vfio/<group> appears after the last function of the group reached vfio-pci. */
+  vfioDeviceMs: number;
+}
+
+export const DEFAULT_TIMEOUTS: EngineTimeouts = {
+  writeMs: DEFAULT_WRITE_TIMEOUT_MS,
+  moduleMs: 30_000,
+  probeMs: 5_000,
+  vfioDeviceMs: 5_000,
+};
+
+export interface StepContext {
+  io: HostIO;
+  log: EngineLog;
+  timeouts: EngineTimeouts;
+  signal?: AbortSignal;
+}
+
+/**
+ * do / verify / undo of one step kind. `undo` reads the kernel's state first and changes only what
+ * still differs: it must be safe when `do` never ran, half ran, or ran twice, because recovery after
+ * a crash undoes every step that might have started.
+ */
+export interface StepExecutor<K extends StepKind = StepKind> {
+  /** A short imperative phrase naming the device: "unbind 0000:01:00.1 from snd_hda_intel". */
+  describe(spec: StepOf<K>): string;
+  do(ctx: StepContext, spec: StepOf<K>): Promise<void>;
+  /** Throws when the kernel does not read back what `do` asked for. */
+  verify(ctx: StepContext, spec: StepOf<K>): Promise<void>;
+  undo(ctx: StepContext, spec: StepOf<K>): Promise<void>;
+}
+
+export class UnknownStepKindError extends Error {
+  constructor(readonly kind: string) {
+    super(`step kind "${kind}" is unknown to this version of gpu-hookd (a journal written by another version?)`);
+    this.name = 'UnknownStepKindError';
+  }
+}
+
+export class StepRegistry {
+  private readonly executors = new Map<string, StepExecutor<StepKind>>();
+
+  register<K extends StepKind>(kind: K, executor: StepExecutor<K>): this {
+    if (this.executors.has(kind)) throw new Error(`step kind "${kind}" is registered twice`);
+    this.executors.set(kind, executor as unknown as StepExecutor<StepKind>);
+    return this;
+  }
+
+  has(kind: string): boolean {
+    return this.executors.has(kind);
+  }
+
+  executorFor(spec: StepSpec): StepExecutor<StepKind> {
+    const executor = this.executors.get(spec.kind);
+    if (!executor) throw new UnknownStepKindError(String(spec.kind));
+    return executor;
+  }
+
+  describe(spec: StepSpec): string {
+    return this.executorFor(spec).describe(spec);
+  }
+}

@@ -1,0 +1,33 @@
+// drivers_probe asks the kernel to find a driver for an unbound function (driver_override decides
+// which). Some drivers bind asynchronously, so the result is awaited with a bounded poll.
+
+import { formatMs } from '../../host/host-io';
+import { DRIVERS_PROBE, boundDriver, driverPath } from '../device-state';
+import type { StepContext, StepExecutor } from '../step-executor';
+import { waitUntil } from '../wait-until';
+
+export async function waitForDriver(ctx: StepContext, device: string, driver: string): Promise<void> {
+  const ok = await waitUntil(() => boundDriver(ctx.io, device) === driver, ctx.timeouts.probeMs, ctx.signal);
+  if (ok) return;
+  const now = boundDriver(ctx.io, device);
+  throw new Error(
+    `${device} is ${now === null ? 'unbound' : `bound to ${now}`} instead of ${driver} ` +
+      `${formatMs(ctx.timeouts.probeMs)} after the probe`,
+  );
+}
+
+export const probeDriverStep: StepExecutor<'probe-driver'> = {
+  describe: (s) => `probe ${s.device} for ${s.expect}`,
+
+  async do(ctx, s) {
+    if (boundDriver(ctx.io, s.device) !== null) return;
+    await ctx.io.write(DRIVERS_PROBE, s.device, { timeoutMs: ctx.timeouts.writeMs });
+  },
+
+  verify: (ctx, s) => waitForDriver(ctx, s.device, s.expect),
+
+  async undo(ctx, s) {
+    if (boundDriver(ctx.io, s.device) !== s.expect) return;
+    await ctx.io.write(driverPath(s.expect, 'unbind'), s.device, { timeoutMs: ctx.timeouts.writeMs });
+  },
+};

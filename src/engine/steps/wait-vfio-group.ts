@@ -1,0 +1,22 @@
+// /dev/vfio/<group> is what QEMU opens; it appears once the whole group is on vfio-pci.
+
+import { formatMs } from '../../host/host-io';
+import { vfioGroupPath } from '../device-state';
+import type { StepContext, StepExecutor } from '../step-executor';
+import type { StepOf } from '../step-spec';
+import { waitUntil } from '../wait-until';
+
+async function awaitNode(ctx: StepContext, s: StepOf<'wait-vfio-group'>): Promise<void> {
+  const node = vfioGroupPath(s.group);
+  if (!(await waitUntil(() => ctx.io.exists(node), ctx.timeouts.vfioDeviceMs, ctx.signal))) {
+    throw new Error(`/${node} did not appear within ${formatMs(ctx.timeouts.vfioDeviceMs)}`);
+  }
+}
+
+export const waitVfioGroupStep: StepExecutor<'wait-vfio-group'> = {
+  describe: (s) => `wait for /dev/vfio/${s.group}`,
+  do: awaitNode,
+  verify: awaitNode,
+  // Nothing to undo: the node goes away by itself when the functions leave vfio-pci.
+  async undo() {},
+};

@@ -1,0 +1,265 @@
+// The engine's front door for the daemon, the CLI and the demo: detach a GPU's IOMMU group to
+// vfio-pci and attach it back, serialised per group, journaled, rolled back on failure.
+
+import { randomUUID } from 'node:crypto';
+import { EventEmitter } from 'node:events';
+import { findGpuForAddress, NoIommuGroupError, NoSuchPciDeviceError, NotAGpuError } from '../host/gpu-inventory';
+import { HostTimeoutError, HostWriteError, type HostIO } from '../host/host-io';
+import { InvalidPciAddressError, parsePciAddress } from '../host/pci-address';
+import { readIommuGroupOf } from '../host/pci-discovery';
+import { VFIO_DRIVER, type Gpu } from '../host/pci-device';
+import { systemPciNamer, type PciNamer } from '../host/pci-ids';
+import { gpuViability } from '../host/viability';
+import { planAttach } from './attach-plan';
+import { planDetach } from './detach-plan';
+import { currentBootId, driverRegistered } from './device-state';
+import { EngineError, messageOf, type EngineErrorCode } from './engine-error';
+import { GpuRecordStore, type GpuRecord } from './gpu-record-store';
+import { recordHostState } from './host-state';
+import { Journal, type TransitionKind } from './journal';
+import { KeyedMutex } from './keyed-mutex';
+import { PlanFailure, runPlan, type StepFailure, type StepProgress, type StepRecord } from './plan-runner';
+import { recoverInterruptedTransition, type RecoveryReport } from './recovery';
+import { DEFAULT_TIMEOUTS, silentLog, type EngineLog, type EngineTimeouts, type StepContext, type StepRegistry } from './step-executor';
+import type { StepSpec } from './step-spec';
+import { builtinStepRegistry } from './steps/builtin-steps';
+
+export type { EngineLog, EngineTimeouts } from './step-executor';
+
+export interface StepEvent extends StepProgress {
+  transition: string;
+  gpu: string;
+  kind: TransitionKind;
+}
+
+export interface TransitionReport {
+  transition: string;
+  gpu: string;
+  kind: TransitionKind;
+  steps: StepRecord[];
+  totalMs: number;
+  /** False when the GPU already was where it was asked to go. */
+  changed: boolean;
+}
+
+export interface TransitionEngineOptions {
+  io: HostIO;
+  /** Where journals and GPU records live (/var/lib/gpu-hookd on a real host). */
+  stateDir: string;
+  log?: EngineLog;
+  timeouts?: Partial<EngineTimeouts>;
+  /** Built-in steps plus any a later feature registers. */
+  registry?: StepRegistry;
+  namer?: PciNamer;
+}
+
+export interface TransitionOptions {
+  onStep?: (event: StepEvent) => void;
+}
+
+interface EngineEvents {
+  step: [StepEvent];
+  started: [{ transition: string; gpu: string; kind: TransitionKind; owner: string; steps: number }];
+  finished: [{ report: TransitionReport } | { transition: string; gpu: string; kind: TransitionKind; error: EngineError }];
+}
+
+export class TransitionEngine extends EventEmitter<EngineEvents> {
+  readonly records: GpuRecordStore;
+  private readonly io: HostIO;
+  private readonly stateDir: string;
+  private readonly log: EngineLog;
+  private readonly timeouts: EngineTimeouts;
+  private readonly registry: StepRegistry;
+  private readonly locks = new KeyedMutex();
+  private namer: PciNamer | undefined;
+
+  constructor(opts: TransitionEngineOptions) {
+    super();
+    this.io = opts.io;
+    this.stateDir = opts.stateDir;
+    this.log = opts.log ?? silentLog;
+    this.timeouts = { ...DEFAULT_TIMEOUTS, ...opts.timeouts };
+    this.registry = opts.registry ?? builtinStepRegistry();
+    this.namer = opts.namer;
+    this.records = new GpuRecordStore(opts.stateDir);
+  }
+
+  /** Moves every function of the GPU's IOMMU group to vfio-pci. `owner`: the VM's name, "" by hand. */
+  detach(gpuAddress: string, opts: TransitionOptions & { owner?: string } = {}): Promise<TransitionReport> {
+    return this.locked(gpuAddress, 'detach', async () => {
+      const gpu = this.findGpu(gpuAddress, 'detach');
+      const plan = planDetach(gpu, { vfioPciLoaded: driverRegistered(this.io, VFIO_DRIVER), viability: gpuViability(gpu) });
+      const bootId = currentBootId(this.io);
+      const existing = this.records.load(gpu.address);
+      // A record from this boot already holds the true host state (the GPU was detached before): keep it.
+      const kept = existing && existing.bootId === bootId ? existing : undefined;
+      const owner = opts.owner ?? kept?.owner ?? '';
+      const record: GpuRecord = kept
+        ? { ...kept, owner }
+        : { version: 1, gpu: gpu.address, owner, functions: recordHostState(gpu.functions), detachedAt: new Date().toISOString(), bootId };
+      if (!kept || kept.owner !== owner) await this.records.save(record);
+      return this.execute('detach', gpu.address, owner, plan, !kept, opts);
+    });
+  }
+
+  /** Gives every function back to the host driver recorded at detach. */
+  attach(gpuAddress: string, opts: TransitionOptions = {}): Promise<TransitionReport> {
+    return this.locked(gpuAddress, 'attach', async () => {
+      const gpu = this.findGpu(gpuAddress, 'attach');
+      const record = this.records.load(gpu.address);
+      if (!record) {
+        const moved = gpu.functions.filter((f) => f.driver === VFIO_DRIVER || f.driverOverride === VFIO_DRIVER);
+        if (moved.length > 0) {
+          throw new EngineError(
+            'NotFound',
+            `attach of ${gpu.address} refused: gpu-hookd did not detach it and has no record of the host drivers of ` +
+              `${moved.map((f) => f.address).join(', ')}, so it cannot tell which driver to give them back to; ` +
+              `clear their driver_override, unbind them from ${VFIO_DRIVER} and write each address to /sys/bus/pci/drivers_probe`,
+            { gpu: gpu.address },
+          );
+        }
+        return this.execute('attach', gpu.address, '', [], false, opts);
+      }
+      const wanted = new Set(record.functions.map((f) => f.driver).filter((d) => d !== null));
+      const registered = new Set([...wanted].filter((d) => driverRegistered(this.io, d)));
+      const plan = planAttach(gpu.address, record.functions, gpu.functions, registered);
+      const report = await this.execute('attach', gpu.address, record.owner, plan, false, opts);
+      await this.records.remove(gpu.address);
+      return report;
+    });
+  }
+
+  /** Undoes transitions a crash interrupted; the daemon calls it at start, before serving. */
+  recover(): Promise<RecoveryReport> {
+    return recoverInterruptedTransition(this.stateDir, this.io, { registry: this.registry, log: this.log, timeouts: this.timeouts });
+  }
+
+  private async locked(gpuAddress: string, kind: TransitionKind, work: () => Promise<TransitionReport>): Promise<TransitionReport> {
+    // One lock per IOMMU group: two GPUs in one group are one unit for the kernel too.
+    const address = this.parse(gpuAddress, kind);
+    const key = readIommuGroupOf(this.io, address) ?? address;
+    return this.locks.run(key, work);
+  }
+
+  private parse(gpuAddress: string, kind: TransitionKind): string {
+    try {
+      return parsePciAddress(gpuAddress);
+    } catch (e) {
+      throw new EngineError('InvalidArgument', `${kind} refused: ${messageOf(e)}`, {}, { cause: e });
+    }
+  }
+
+  private findGpu(gpuAddress: string, kind: TransitionKind): Gpu {
+    this.namer ??= systemPciNamer(this.io);
+    try {
+      return findGpuForAddress(this.io, gpuAddress, { namer: this.namer });
+    } catch (e) {
+      const code: EngineErrorCode | undefined =
+        e instanceof InvalidPciAddressError || e instanceof NotAGpuError
+          ? 'InvalidArgument'
+          : e instanceof NoSuchPciDeviceError
+            ? 'NotFound'
+            : e instanceof NoIommuGroupError
+              ? 'NotViable'
+              : undefined;
+      if (code === undefined) throw e;
+      throw new EngineError(code, `${kind} refused: ${messageOf(e)}`, { gpu: gpuAddress }, { cause: e });
+    }
+  }
+
+  private async execute(
+    kind: TransitionKind,
+    gpu: string,
+    owner: string,
+    plan: StepSpec[],
+    createdRecord: boolean,
+    opts: TransitionOptions,
+  ): Promise<TransitionReport> {
+    const transition = randomUUID();
+    const started = performance.now();
+    const journal = new Journal(this.stateDir, {
+      version: 1,
+      id: transition,
+      kind,
+      gpu,
+      owner,
+      plan,
+      startedAt: new Date().toISOString(),
+      bootId: currentBootId(this.io),
+      createdRecord,
+    });
+    const ctx: StepContext = { io: this.io, log: this.log, timeouts: this.timeouts };
+    const emit = (p: StepProgress): void => {
+      const event: StepEvent = { ...p, transition, gpu, kind };
+      this.log.debug(event, `${kind} ${gpu}: ${p.phase === 'undo' ? 'undo ' : ''}${p.description} ${p.status}`);
+      opts.onStep?.(event);
+      this.emit('step', event);
+    };
+    this.log.info({ transition, gpu, kind, owner, steps: plan.length }, `${kind} of ${gpu} started`);
+    this.emit('started', { transition, gpu, kind, owner, steps: plan.length });
+    let steps: StepRecord[];
+    try {
+      steps = await runPlan(plan, {
+        ctx,
+        registry: this.registry,
+        beforeStep: (index) => journal.markInFlight(index).catch((e: unknown) => {
+          throw new Error(`the journal ${journal.file} could not be written: ${messageOf(e)}`);
+        }),
+        emit,
+      });
+    } catch (e) {
+      if (!(e instanceof PlanFailure)) throw e;
+      const restored = e.rollbackFailures.length === 0;
+      if (restored) {
+        await journal.remove();
+        if (createdRecord) await this.records.remove(gpu);
+      }
+      const error = transitionError(kind, gpu, e, journal.file);
+      this.log.error({ transition, gpu, kind, step: e.failed.description, restored }, error.message);
+      this.emit('finished', { transition, gpu, kind, error });
+      throw error;
+    }
+    // Also clears a journal a failed rollback left earlier: this transition superseded it.
+    await journal.remove();
+    const report: TransitionReport = { transition, gpu, kind, steps, totalMs: performance.now() - started, changed: plan.length > 0 };
+    this.log.info({ transition, gpu, kind, ms: report.totalMs, changed: report.changed }, `${kind} of ${gpu} finished`);
+    this.emit('finished', { report });
+    return report;
+  }
+}
+
+/** The one sentence: what failed (device, step, cause), where the host stands, and what to do. */
+function transitionError(kind: TransitionKind, gpu: string, failure: PlanFailure, journalFile: string): EngineError {
+  const { failed, rollbackFailures } = failure;
+  const head = `${kind} of ${gpu} failed at '${failed.description}': ${messageOf(failed.cause)}`;
+  if (rollbackFailures.length === 0) {
+    return new EngineError(codeOf(failed.cause), `${head}; the host was restored to its previous state${adviceFor(failed)}`, {
+      gpu,
+      step: failed.description,
+    }, { cause: failed.cause });
+  }
+  const first = rollbackFailures[0];
+  const more = rollbackFailures.length > 1 ? ` (and ${rollbackFailures.length - 1} more undo steps failed)` : '';
+  return new EngineError(
+    'Failed',
+    `${head}; rolling back then failed too at '${first.description}': ${messageOf(first.cause)}${more}, so the host is ` +
+      `half-way: the journal ${journalFile} is kept and gpu-hookd undoes it when it next starts; ` +
+      `fix the cause (see dmesg) and restart gpu-hookd, or run the ${kind === 'detach' ? 'attach' : 'detach'} again`,
+    { gpu, step: failed.description, journal: journalFile },
+    { cause: failed.cause },
+  );
+}
+
+function codeOf(cause: unknown): EngineErrorCode {
+  if (cause instanceof HostTimeoutError) return 'Timeout';
+  if (cause instanceof HostWriteError && cause.code === 'EBUSY') return 'Busy';
+  return 'Failed';
+}
+
+function adviceFor(failed: StepFailure): string {
+  const { cause } = failed;
+  if (cause instanceof HostTimeoutError || (cause instanceof HostWriteError && cause.code === 'EBUSY')) {
+    return ': stop what is using the device (a display server, an audio daemon, a VM) and try again';
+  }
+  return ': try again, and if it fails the same way check dmesg for what the kernel says about the device';
+}

@@ -1,0 +1,92 @@
+import assert from 'node:assert/strict';
+import { planAttach } from '../../../src/engine/attach-plan';
+import { EngineError } from '../../../src/engine/engine-error';
+import { recordHostState } from '../../../src/engine/host-state';
+import { builtinStepRegistry } from '../../../src/engine/steps/builtin-steps';
+import type { PciDevice } from '../../../src/host/pci-device';
+import { fn, seedFunctions } from './gpu-fixture';
+
+const GPU = '0000:01:00.0';
+const onVfio = (f: PciDevice): PciDevice => ({ ...f, driver: 'vfio-pci', driverModule: 'vfio_pci', driverOverride: 'vfio-pci' });
+const hostDrivers = new Set(['nouveau', 'snd_hda_intel', 'xhci_hcd', 'ucsi_ccg']);
+const describeAll = (plan: ReturnType<typeof planAttach>): string[] => plan.map((s) => builtinStepRegistry().describe(s));
+
+describe('attach plan', () => {
+  it('clears the override, unbinds from vfio-pci and probes for the recorded driver, per function', () => {
+    const recorded = recordHostState(seedFunctions());
+    const plan = planAttach(GPU, recorded, seedFunctions().map(onVfio), hostDrivers);
+    assert.deepEqual(describeAll(plan).slice(0, 3), [
+      'clear driver_override of 0000:01:00.0',
+      'unbind 0000:01:00.0 from vfio-pci',
+      'probe 0000:01:00.0 for nouveau',
+    ]);
+    assert.equal(plan.length, 12);
+    assert.deepEqual(plan[1], { kind: 'unbind-driver', device: GPU, driver: 'vfio-pci', restoreOverride: 'vfio-pci' });
+  });
+
+  it('loads a recorded driver module that is not loaded, once, before the first probe that needs it', () => {
+    const recorded = recordHostState([
+      fn('0000:01:00.0', 'amdgpu'),
+      fn('0000:01:00.1', 'snd_hda_intel'),
+      fn('0000:01:00.2', 'amdgpu'),
+    ]);
+    const current = recorded.map((r) => onVfio(fn(r.address, null)));
+    const plan = planAttach(GPU, recorded, current, new Set(['snd_hda_intel']));
+    assert.deepEqual(describeAll(plan), [
+      'clear driver_override of 0000:01:00.0',
+      'unbind 0000:01:00.0 from vfio-pci',
+      'load kernel module amdgpu',
+      'probe 0000:01:00.0 for amdgpu',
+      'clear driver_override of 0000:01:00.1',
+      'unbind 0000:01:00.1 from vfio-pci',
+      'probe 0000:01:00.1 for snd_hda_intel',
+      'clear driver_override of 0000:01:00.2',
+      'unbind 0000:01:00.2 from vfio-pci',
+      'probe 0000:01:00.2 for amdgpu',
+    ]);
+    assert.deepEqual(plan[2], { kind: 'load-module', module: 'amdgpu', driver: 'amdgpu', keepLoaded: false });
+  });
+
+  it('after a partial detach restores only what was changed', () => {
+    const recorded = recordHostState(seedFunctions());
+    const current = seedFunctions();
+    current[0] = onVfio(current[0]);
+    current[1] = { ...current[1], driver: null, driverOverride: 'vfio-pci' };
+    current[2] = { ...current[2], driverOverride: 'vfio-pci' };
+    assert.deepEqual(describeAll(planAttach(GPU, recorded, current, hostDrivers)), [
+      'clear driver_override of 0000:01:00.0',
+      'unbind 0000:01:00.0 from vfio-pci',
+      'probe 0000:01:00.0 for nouveau',
+      'clear driver_override of 0000:01:00.1',
+      'probe 0000:01:00.1 for snd_hda_intel',
+      'clear driver_override of 0000:01:00.2',
+    ]);
+  });
+
+  it('is empty when every function is back already (attach twice changes nothing)', () => {
+    assert.deepEqual(planAttach(GPU, recordHostState(seedFunctions()), seedFunctions(), hostDrivers), []);
+  });
+
+  it('leaves a function that had no host driver unbound', () => {
+    const recorded = recordHostState([fn('0000:01:00.0', 'nouveau'), fn('0000:01:00.3', null)]);
+    const current = [onVfio(fn('0000:01:00.0', null)), onVfio(fn('0000:01:00.3', null))];
+    assert.deepEqual(describeAll(planAttach(GPU, recorded, current, hostDrivers)).slice(3), [
+      'clear driver_override of 0000:01:00.3',
+      'unbind 0000:01:00.3 from vfio-pci',
+    ]);
+  });
+
+  it('restores a driver_override the host had set before', () => {
+    const recorded = recordHostState([fn('0000:01:00.1', 'snd_hda_intel', { driverOverride: 'snd_hda_intel' })]);
+    const plan = planAttach(GPU, recorded, [onVfio(fn('0000:01:00.1', null))], hostDrivers);
+    assert.deepEqual(plan[0], { kind: 'set-override', device: '0000:01:00.1', value: 'snd_hda_intel', previous: 'vfio-pci' });
+  });
+
+  it('refuses, before any step, when a recorded function has left the group', () => {
+    const recorded = recordHostState(seedFunctions());
+    assert.throws(
+      () => planAttach(GPU, recorded, seedFunctions().slice(0, 3).map(onVfio), hostDrivers),
+      (e: unknown) => e instanceof EngineError && e.code === 'NotFound' && /0000:01:00\.3/.test(e.message),
+    );
+  });
+});
