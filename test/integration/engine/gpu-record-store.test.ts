@@ -1,0 +1,51 @@
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { GpuRecordStore, type GpuRecord } from '../../../src/engine/gpu-record-store';
+import { makeTempRoot } from '../../support/temp-root';
+
+const record = (gpu: string, owner: string): GpuRecord => ({
+  version: 1,
+  gpu,
+  owner,
+  functions: [{ address: gpu, driver: 'nouveau', driverModule: 'nouveau', driverOverride: null }],
+  detachedAt: '2025-01-01T00:00:00.000Z',
+  bootId: null,
+});
+
+describe('GpuRecordStore', () => {
+  let temp: ReturnType<typeof makeTempRoot>;
+  beforeEach(() => (temp = makeTempRoot()));
+  afterEach(() => temp.cleanup());
+
+  it('saves, loads, lists and removes records, one file per GPU', async () => {
+    const store = new GpuRecordStore(temp.root);
+    assert.equal(store.load('0000:01:00.0'), undefined);
+    await store.save(record('0000:01:00.0', 'win10'));
+    await store.save(record('0000:02:00.0', ''));
+    assert.deepEqual(store.load('01:00.0'), record('0000:01:00.0', 'win10'));
+    assert.deepEqual(store.list().map((r) => [r.gpu, r.owner]), [['0000:01:00.0', 'win10'], ['0000:02:00.0', '']]);
+    await store.remove('0000:01:00.0');
+    await store.remove('0000:01:00.0');
+    assert.deepEqual(store.list().map((r) => r.gpu), ['0000:02:00.0']);
+  });
+
+  it('replaces a record whole and leaves no temporary file behind', async () => {
+    const store = new GpuRecordStore(temp.root);
+    await store.save(record('0000:01:00.0', 'win10'));
+    await store.save(record('0000:01:00.0', 'linux'));
+    assert.equal(store.load('0000:01:00.0')?.owner, 'linux');
+    assert.deepEqual(fs.readdirSync(store.dir), ['0000:01:00.0.json']);
+  });
+
+  it('names the file when a record is damaged', () => {
+    const store = new GpuRecordStore(temp.root);
+    fs.mkdirSync(store.dir, { recursive: true });
+    fs.writeFileSync(path.join(store.dir, '0000:01:00.0.json'), '{"version":1,"gpu":"0000:01:00.0"');
+    assert.throws(() => store.load('0000:01:00.0'), /0000:01:00\.0\.json is not valid JSON/);
+  });
+
+  it('refuses an address that could leave the state directory', () => {
+    assert.throws(() => new GpuRecordStore(temp.root).load('../../etc/passwd'), /not a PCI address/);
+  });
+});
