@@ -1,24 +1,102 @@
 // The contract between the host side of the lab and the guest agent: the job the host writes to
-// the output share before boot, and the result the agent writes back. Plain JSON both ways.
+// the output share before boot, and the result the agent writes back. Plain JSON both ways. The
+// same job also runs on the simulated host (differential check), giving a result of the same shape.
 
-export interface ProbeJob {
-  kind: 'probe';
+/** One engine call. With failAt, the Nth kernel write of the call is refused (see TappedHostIO). */
+export interface TransitionRun {
+  label: string;
+  action: 'detach' | 'attach';
+  gpu: string;
+  failAt?: number;
+  /**
+   * Fail each write in turn: the run repeats with failAt = 1, 2, ... until a call succeeds (so
+   * every write of the transition has failed once), each outcome recorded as "<label>@<n>".
+   */
+  sweep?: boolean;
 }
 
-export type GuestJob = ProbeJob;
+export interface TransitionJob {
+  kind: 'transitions';
+  /** Driver each function must be bound to (null: unbound) before the first run: probes finish first. */
+  settle: Record<string, string | null>;
+  /** Run `gpu-hookctl list --json` before the first run. */
+  list: boolean;
+  runs: TransitionRun[];
+}
 
-export interface PciSeen {
-  address: string;
-  classCode: string;
-  driver: string | null;
-  iommuGroup: string | null;
+export interface BenchJob {
+  kind: 'bench';
+  settle: Record<string, string | null>;
+  gpu: string;
+  /** The functions the floor script moves, in the engine's order. */
+  functions: string[];
+  rounds: number;
+}
+
+export type GuestJob = TransitionJob | BenchJob;
+
+/** What snapshotHost returns: plain JSON, compared as a whole. */
+export type Snapshot = unknown;
+
+export interface StepSnapshot {
+  /** "do set driver_override of 0000:01:00.0 to vfio-pci", "undo ...", or "start". */
+  after: string;
+  snapshot: Snapshot;
+}
+
+export interface WriteSeen {
+  path: string;
+  value: string;
+  ms: number;
+  error?: string;
+}
+
+export interface RunOutcome {
+  label: string;
+  action: 'detach' | 'attach';
+  gpu: string;
+  failAt?: number;
+  ok: boolean;
+  /** False when the engine found the GPU already where it was asked to go. */
+  changed?: boolean;
+  /** The engine's error: its code (NotViable, Failed, ...) and its one sentence. */
+  error?: { code: string; message: string };
+  steps: { description: string; device?: string; ms: number }[];
+  totalMs?: number;
+  writes: WriteSeen[];
+  /** The state at the start of the call, then after each step finished (done or undone). */
+  snapshots: StepSnapshot[];
+  /** The settled state once the call returned. */
+  end: Snapshot;
+}
+
+export interface CliOutcome {
+  exitCode: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+export interface BenchTimes {
+  /** Per round, in ms. */
+  engineDetach: number[];
+  engineAttach: number[];
+  floorDetach: number[];
+  floorAttach: number[];
+  /** Starting the shell that runs the floor, measured alone and subtracted from each floor time. */
+  shellStart: number[];
+  /** Kernel writes of the engine's rounds by step ("unbind 0000:01:00.0 from bochs-drm"): ms per round. */
+  kernelSteps: Record<string, number[]>;
 }
 
 export interface GuestResult {
   job: GuestJob;
-  /** uname -r of the guest kernel. */
+  /** uname -r of the kernel that ran the job ("sim" on the simulated host). */
   kernel: string;
   /** Set when the agent itself failed: the stack, for the test's failure message. */
   error?: string;
-  pci?: PciSeen[];
+  list?: CliOutcome;
+  /** The settled state before the first run. */
+  baseline?: Snapshot;
+  runs?: RunOutcome[];
+  bench?: BenchTimes;
 }

@@ -1,0 +1,90 @@
+// A HostIO that passes everything to the real one and taps the writes: it records each (with its
+// time in the kernel), can call back after each, and can refuse the Nth write. Refusing is how the
+// lab fails a transition midway on the real kernel: chmod means nothing to root on sysfs, and every
+// write before and after the refused one (the rollback) still goes to the real kernel.
+
+import { HostWriteError, type HostIO, type WriteOptions } from '../../../src/host/host-io';
+
+export interface TappedWrite {
+  /** Root-relative path, as the engine wrote it. */
+  path: string;
+  value: string;
+  ms: number;
+  /** The error's message when the write failed (refused here or by the kernel). */
+  error?: string;
+}
+
+export interface TapOptions {
+  /** Refuse the write with this 1-based number with EIO, before it reaches the kernel. */
+  failAt?: number;
+  /** Called after each write, failed or not (snapshots are taken here). */
+  afterWrite?: (write: TappedWrite) => void;
+}
+
+export const INJECTED_ERRNO = 'EIO';
+
+export class TappedHostIO implements HostIO {
+  readonly writes: TappedWrite[] = [];
+
+  constructor(
+    private readonly inner: HostIO,
+    private readonly options: TapOptions = {},
+  ) {}
+
+  get root(): string {
+    return this.inner.root;
+  }
+
+  get simulated(): boolean {
+    return this.inner.simulated;
+  }
+
+  abs(rel: string): string {
+    return this.inner.abs(rel);
+  }
+
+  readText(rel: string): string | undefined {
+    return this.inner.readText(rel);
+  }
+
+  readLinkName(rel: string): string | undefined {
+    return this.inner.readLinkName(rel);
+  }
+
+  readLink(rel: string): string | undefined {
+    return this.inner.readLink(rel);
+  }
+
+  list(rel: string): string[] {
+    return this.inner.list(rel);
+  }
+
+  exists(rel: string): boolean {
+    return this.inner.exists(rel);
+  }
+
+  async write(rel: string, value: string, options?: WriteOptions): Promise<void> {
+    const number = this.writes.length + 1;
+    const started = performance.now();
+    let error: unknown;
+    try {
+      if (number === this.options.failAt) throw new HostWriteError(this.abs(rel), value, INJECTED_ERRNO);
+      await this.inner.write(rel, value, options);
+    } catch (e) {
+      error = e;
+    }
+    const entry: TappedWrite = { path: rel, value, ms: performance.now() - started };
+    if (error !== undefined) entry.error = error instanceof Error ? error.message : String(error);
+    this.writes.push(entry);
+    this.options.afterWrite?.(entry);
+    if (error !== undefined) throw error;
+  }
+
+  loadModule(name: string, options?: WriteOptions): Promise<void> {
+    return this.inner.loadModule(name, options);
+  }
+
+  unloadModule(name: string, options?: WriteOptions): Promise<void> {
+    return this.inner.unloadModule(name, options);
+  }
+}

@@ -1,0 +1,112 @@
+// The lab's scenarios: each one boot of a real kernel with one machine and one job. Each has a twin
+// on the simulated host (src/sim/scenarios/<simScenario>.json) modelling the same guest, for the
+// differential check.
+
+import type { GuestJob, TransitionJob } from './lab-job';
+import { GUEST_GPU, GUEST_GPU_AUDIO, gpuWithAudio, type MachineSpec } from './runner/qemu-machine';
+
+export interface LabScenario {
+  name: string;
+  /** What the boot proves, for test titles and docs/lab.md. */
+  proves: string;
+  machine: MachineSpec;
+  job: GuestJob;
+  simScenario: string;
+}
+
+const VFIO_MODULES = ['vfio', 'vfio_iommu_type1', 'vfio_pci'];
+const AUDIO_MODULES = ['snd_hda_intel', 'snd_hda_codec_generic'];
+/** virtio_pci first: the 9p shares (and virtio-vga) sit on it. */
+const SHARE_MODULES = ['virtio_pci', '9pnet_virtio', '9p'];
+
+/** A second card behind a PCIe-to-PCI bridge: the bridge aliases every device behind it, so one IOMMU
+ *  group holds this display and an HDA controller in another slot, still on its host driver. */
+export const NON_VIABLE_GPU = '0000:03:01.0';
+export const NON_VIABLE_CULPRIT = '0000:03:02.0';
+const NON_VIABLE_CARD = [
+  'pcie-root-port,id=legacyport,bus=pcie.0,chassis=2,slot=2',
+  'pcie-pci-bridge,id=legacy,bus=legacyport',
+  'bochs-display,id=gpu2,bus=legacy,addr=1.0',
+  'ich9-intel-hda,id=neighbour,bus=legacy,addr=2.0',
+  'hda-output,bus=neighbour.0,audiodev=noaudio',
+];
+
+function cycle(settle: Record<string, string | null>): TransitionJob {
+  return {
+    kind: 'transitions',
+    settle,
+    list: true,
+    runs: [
+      { label: 'detach', action: 'detach', gpu: GUEST_GPU },
+      { label: 'detach again', action: 'detach', gpu: GUEST_GPU },
+      { label: 'attach', action: 'attach', gpu: GUEST_GPU },
+      { label: 'attach again', action: 'attach', gpu: GUEST_GPU },
+    ],
+  };
+}
+
+export const SEABIOS_BOCHS: LabScenario = {
+  name: 'seabios-bochs',
+  proves: 'SeaBIOS VGA on bochs-drm with fbcon: both functions to vfio-pci and back, fbcon gone and back',
+  machine: {
+    firmware: 'seabios',
+    devices: gpuWithAudio('VGA'),
+    modules: [...VFIO_MODULES, 'bochs', ...AUDIO_MODULES, ...SHARE_MODULES],
+  },
+  job: cycle({ [GUEST_GPU]: 'bochs-drm', [GUEST_GPU_AUDIO]: 'snd_hda_intel' }),
+  simScenario: 'lab-seabios-bochs',
+};
+
+export const OVMF_EFIFB: LabScenario = {
+  name: 'ovmf-efifb',
+  proves: 'OVMF with efifb on the boot VGA and no DRM driver: the kernel removes efi-framebuffer.0, the audio driver comes back',
+  machine: {
+    firmware: 'ovmf',
+    devices: gpuWithAudio('VGA'),
+    modules: [...VFIO_MODULES, ...AUDIO_MODULES, ...SHARE_MODULES],
+  },
+  job: cycle({ [GUEST_GPU]: null, [GUEST_GPU_AUDIO]: 'snd_hda_intel' }),
+  simScenario: 'lab-ovmf-efifb',
+};
+
+export const VIRTIO_VGA: LabScenario = {
+  name: 'virtio-vga',
+  proves: 'virtio-vga, whose PCI driver is virtio-pci (virtio_gpu drives the inner virtio device)',
+  machine: {
+    firmware: 'seabios',
+    devices: gpuWithAudio('virtio-vga'),
+    modules: [...VFIO_MODULES, ...SHARE_MODULES, 'virtio_gpu', ...AUDIO_MODULES],
+  },
+  job: cycle({ [GUEST_GPU]: 'virtio-pci', [GUEST_GPU_AUDIO]: 'snd_hda_intel' }),
+  simScenario: 'lab-virtio-vga',
+};
+
+export const FAULTS: LabScenario = {
+  name: 'faults',
+  proves: 'a non-viable group refused with the host unchanged; a failure at each write of detach and attach rolled back exactly',
+  machine: {
+    firmware: 'seabios',
+    devices: [...gpuWithAudio('VGA'), ...NON_VIABLE_CARD],
+    modules: [...VFIO_MODULES, 'bochs', ...AUDIO_MODULES, ...SHARE_MODULES],
+  },
+  job: {
+    kind: 'transitions',
+    settle: {
+      [GUEST_GPU]: 'bochs-drm',
+      [GUEST_GPU_AUDIO]: 'snd_hda_intel',
+      [NON_VIABLE_GPU]: 'bochs-drm',
+      [NON_VIABLE_CULPRIT]: 'snd_hda_intel',
+    },
+    list: false,
+    runs: [
+      { label: 'non-viable', action: 'detach', gpu: NON_VIABLE_GPU },
+      { label: 'detach', action: 'detach', gpu: GUEST_GPU, sweep: true },
+      { label: 'attach', action: 'attach', gpu: GUEST_GPU, sweep: true },
+    ],
+  },
+  simScenario: 'lab-faults',
+};
+
+export const BENCH_MACHINE: MachineSpec = SEABIOS_BOCHS.machine;
+
+export const ALL_SCENARIOS = [SEABIOS_BOCHS, OVMF_EFIFB, VIRTIO_VGA, FAULTS];
