@@ -1,0 +1,75 @@
+// What `gpu-hookctl list` shows, as plain data: the host's preflight facts and, per GPU, its IOMMU
+// group with each member's role and the group's viability. The table and --json both render this.
+
+import { discoverGpus, type DiscoveryOptions } from '../host/gpu-inventory';
+import type { HostIO } from '../host/host-io';
+import type { Gpu, PciDevice, Viability } from '../host/pci-device';
+import { preflightProblems, readPreflightFacts, type PreflightFacts } from '../host/preflight';
+import { currentViability, gpuCardAddresses, gpuViability } from '../host/viability';
+
+/** display: the GPU itself; function: another function of its card (moves with it); bridge: stays on
+ *  the host; shared: another device in the group (must already be on vfio-pci or unbound). */
+export type MemberRole = 'display' | 'function' | 'bridge' | 'shared';
+
+export interface GroupMember extends PciDevice {
+  role: MemberRole;
+}
+
+export interface GpuListing {
+  address: string;
+  name: string;
+  bootVga: boolean;
+  iommuGroup: string;
+  /** Addresses that a move of this GPU puts on vfio-pci: every non-bridge member, display first. */
+  functions: string[];
+  members: GroupMember[];
+  /** Can the group go to a VM once the GPU's card is on vfio-pci? */
+  viability: Viability;
+  /** Could a VM open the group as it is bound right now? */
+  readyNow: Viability;
+}
+
+export interface ListReport {
+  root: string;
+  preflight: PreflightFacts;
+  /** Sentences naming what blocks passthrough on this host, each with what to do. */
+  problems: string[];
+  gpus: GpuListing[];
+  /** Display devices in no IOMMU group (the IOMMU is off): they cannot be given to a VM. */
+  gpusWithoutGroup: PciDevice[];
+}
+
+export function buildListReport(io: HostIO, options: DiscoveryOptions = {}): ListReport {
+  const preflight = readPreflightFacts(io);
+  const inventory = discoverGpus(io, options);
+  return {
+    root: io.root,
+    preflight,
+    problems: preflightProblems(preflight),
+    gpus: inventory.gpus.map(gpuListing),
+    gpusWithoutGroup: inventory.gpusWithoutGroup,
+  };
+}
+
+export function gpuListing(gpu: Gpu): GpuListing {
+  const card = new Set(gpuCardAddresses(gpu));
+  const role = (m: PciDevice): MemberRole => {
+    if (m.address === gpu.address) return 'display';
+    if (m.isBridge) return 'bridge';
+    return card.has(m.address) ? 'function' : 'shared';
+  };
+  const order: MemberRole[] = ['display', 'function', 'shared', 'bridge'];
+  const members = gpu.group.members
+    .map((m) => ({ ...m, role: role(m) }))
+    .sort((a, b) => order.indexOf(a.role) - order.indexOf(b.role) || a.address.localeCompare(b.address));
+  return {
+    address: gpu.address,
+    name: gpu.name,
+    bootVga: gpu.bootVga,
+    iommuGroup: gpu.group.id,
+    functions: gpu.functions.map((f) => f.address),
+    members,
+    viability: gpuViability(gpu),
+    readyNow: currentViability(gpu.group),
+  };
+}

@@ -1,0 +1,73 @@
+import assert from 'node:assert/strict';
+import type { GpuListing, GroupMember, ListReport, MemberRole } from '../../../src/cli/list-report';
+import { fn } from '../engine/gpu-fixture';
+import { readyHostFacts } from '../host/preflight-fixture';
+import { columns, renderListTable } from '../../../src/cli/list-table';
+
+const facts = readyHostFacts();
+
+function member(address: string, role: MemberRole, driver: string | null, name: string, module: string | null = driver): GroupMember {
+  const isBridge = role === 'bridge';
+  return { ...fn(address, driver, { isBridge, headerType: isBridge ? 1 : 0, driverModule: module, bootVga: role === 'display', iommuGroup: '1', name }), role };
+}
+
+function listing(overrides: Partial<GpuListing> = {}): GpuListing {
+  return {
+    address: '0000:01:00.0',
+    name: 'NVIDIA Corporation TU106 [GeForce RTX 2060 Rev. A]',
+    bootVga: true,
+    iommuGroup: '1',
+    functions: ['0000:01:00.0', '0000:01:00.1'],
+    members: [
+      member('0000:01:00.0', 'display', 'nouveau', 'NVIDIA Corporation TU106 [GeForce RTX 2060 Rev. A]'),
+      member('0000:01:00.1', 'function', 'nvidia-gpu', 'NVIDIA Corporation TU106 USB Type-C UCSI Controller', 'i2c_nvidia_gpu'),
+    ],
+    viability: { viable: true },
+    readyNow: { viable: false, culprit: '0000:01:00.0', reason: 'x' },
+    ...overrides,
+  };
+}
+
+function report(gpus: GpuListing[], more: Partial<ListReport> = {}): ListReport {
+  return { root: '/', preflight: facts, problems: [], gpus, gpusWithoutGroup: [], ...more };
+}
+
+describe('gpu-hookctl list table', () => {
+  it('aligns columns and never pads the last one', () => {
+    assert.deepEqual(columns([['a', 'bbb', 'c'], ['aaaa', 'b', 'last one']]), ['a     bbb  c', 'aaaa  b    last one']);
+  });
+
+  it('shows the host summary, the GPU with boot VGA, its verdict, and one row per member', () => {
+    const text = renderListTable(report([listing()]));
+    assert.equal(
+      text,
+      [
+        'IOMMU groups: 14 (intel_iommu=on iommu=pt)  |  vfio-pci: loaded  |  /dev/vfio/vfio: present  |  CPU virtualization: vmx',
+        '',
+        'GPU 0000:01:00.0  NVIDIA Corporation TU106 [GeForce RTX 2060 Rev. A]  [boot VGA]',
+        '  IOMMU group 1: viable, the GPU can be given to a VM',
+        '  now: on host drivers',
+        '  FUNCTION      ID         DRIVER                       OVERRIDE  ROLE            NAME',
+        '  0000:01:00.0  10de:1f08  nouveau                      -         GPU             NVIDIA Corporation TU106 [GeForce RTX 2060 Rev. A]',
+        '  0000:01:00.1  10de:1f08  nvidia-gpu (i2c_nvidia_gpu)  -         moves with GPU  NVIDIA Corporation TU106 USB Type-C UCSI Controller',
+        '',
+      ].join('\n'),
+    );
+  });
+
+  it('says why a group is not viable and what to do', () => {
+    const text = renderListTable(
+      report([listing({ viability: { viable: false, culprit: '0000:02:00.0', reason: '(I211 on igb) shares IOMMU group 1 with 0000:01:00.0 and would be taken from igb' } })]),
+    );
+    assert.match(text, /IOMMU group 1: NOT viable: 0000:02:00\.0 \(I211 on igb\) shares IOMMU group 1 .*; give the VM that device too/);
+  });
+
+  it('prints preflight problems, the absence of GPUs, and GPUs without a group', () => {
+    const noGpu = renderListTable(report([], { problems: ['the kernel made no IOMMU groups: enable VT-d'] }));
+    assert.match(noGpu, /^problem: the kernel made no IOMMU groups: enable VT-d$/m);
+    assert.match(noGpu, /No GPU found/);
+    const ungrouped = renderListTable(report([], { gpusWithoutGroup: [member('0000:01:00.0', 'display', null, 'Some GPU')] }));
+    assert.doesNotMatch(ungrouped, /No GPU found/);
+    assert.match(ungrouped, /no IOMMU group[^\n]*\n {2}0000:01:00\.0 {2}10de:1f08 {2}- {2}Some GPU$/m);
+  });
+});
