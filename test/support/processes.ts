@@ -139,7 +139,8 @@ export async function stopPid(pid: number, options: StopOptions): Promise<void> 
   }
 }
 
-function signalPid(pid: number, signal: NodeJS.Signals): void {
+/** Sends a signal by PID; a process that is already gone is not an error. */
+export function signalPid(pid: number, signal: NodeJS.Signals): void {
   try {
     process.kill(pid, signal);
   } catch (e) {

@@ -1,0 +1,239 @@
+// A stand-in for systemd-logind on the private test bus, with logind's real bus name, object paths,
+// interfaces and signatures: ListSessions, GetSession, TerminateSession, session objects with
+// Seat/Type/Class/State, and SessionNew/SessionRemoved. It runs as its own node process (this file is
+// also its entry point). Tests script it: which sessions exist, how long a session takes to close,
+// sessions that never close, D-Bus errors on chosen calls; it records every call with its arguments.
+
+import * as dbus from 'dbus-next';
+import { type PrivateBus } from './private-bus';
+import { StandinProcess, busLabelEscape, runStandinMain, standinPolicy } from './standin-channel';
+
+export const LOGIND_BUS_NAME = 'org.freedesktop.login1';
+export const LOGIND_PATH = '/org/freedesktop/login1';
+export const LOGIND_MANAGER_INTERFACE = 'org.freedesktop.login1.Manager';
+export const LOGIND_SESSION_INTERFACE = 'org.freedesktop.login1.Session';
+
+export interface SessionSpec {
+  id: string;
+  uid: number;
+  user: string;
+  /** Default "seat0"; "" for a session without a seat (ssh). */
+  seat?: string;
+  /** "x11", "wayland", "tty", "mir", "unspecified"; default "wayland". */
+  type?: string;
+  /** "user", "greeter", "lock-screen", "background"; default "user". */
+  class?: string;
+  /** "online", "active", "closing"; default "active". */
+  state?: string;
+  /** What TerminateSession does: the session disappears after latencyMs, or never (stays "closing"). */
+  terminate?: { latencyMs?: number; never?: boolean };
+}
+
+export interface SessionSnapshot {
+  id: string;
+  uid: number;
+  user: string;
+  seat: string;
+  type: string;
+  class: string;
+  state: string;
+}
+
+export function sessionPath(id: string): string {
+  return `${LOGIND_PATH}/session/${busLabelEscape(id)}`;
+}
+
+/** The logind stand-in as the test sees it. */
+export class LogindStandin extends StandinProcess {
+  constructor(bus: PrivateBus) {
+    super(__filename, bus, 'logind');
+  }
+
+  /** Adds a session (emitting SessionNew), or changes the given fields of an existing one. */
+  async setSession(spec: SessionSpec): Promise<void> {
+    await this.request('setSession', spec);
+  }
+
+  /** The sessions that still exist, in creation order. */
+  async sessions(): Promise<SessionSnapshot[]> {
+    return (await this.request('sessions', null)) as SessionSnapshot[];
+  }
+}
+
+export interface LogindStandinOptions {
+  sessions?: SessionSpec[];
+}
+
+/** Installs the stand-in's bus policy, starts it and creates its sessions. Stop it with stop(). */
+export async function startLogindStandin(bus: PrivateBus, options: LogindStandinOptions = {}): Promise<LogindStandin> {
+  await bus.addPolicy('gpu-hookd-test-login1.conf', standinPolicy(LOGIND_BUS_NAME));
+  const standin = new LogindStandin(bus);
+  try {
+    await standin.ready();
+    for (const session of options.sessions ?? []) await standin.setSession(session);
+    return standin;
+  } catch (e) {
+    await standin.stop();
+    throw e;
+  }
+}
+
+// ---- the stand-in process ----
+
+const { Interface, ACCESS_READ } = dbus.interface;
+
+class Session {
+  readonly object: SessionInterface;
+  spec: Required<Omit<SessionSpec, 'terminate'>> & Pick<SessionSpec, 'terminate'>;
+
+  constructor(spec: SessionSpec) {
+    this.spec = { seat: 'seat0', type: 'wayland', class: 'user', state: 'active', ...spec };
+    this.object = new SessionInterface(this);
+  }
+
+  get path(): string {
+    return sessionPath(this.spec.id);
+  }
+
+  snapshot(): SessionSnapshot {
+    const { id, uid, user, seat, type, class: klass, state } = this.spec;
+    return { id, uid, user, seat, type, class: klass, state };
+  }
+}
+
+class SessionInterface extends Interface {
+  constructor(private readonly session: Session) {
+    super(LOGIND_SESSION_INTERFACE);
+  }
+  get Id(): string {
+    return this.session.spec.id;
+  }
+  get User(): [number, string] {
+    return [this.session.spec.uid, `${LOGIND_PATH}/user/_${this.session.spec.uid}`];
+  }
+  get Name(): string {
+    return this.session.spec.user;
+  }
+  get Seat(): [string, string] {
+    const seat = this.session.spec.seat;
+    return seat ? [seat, `${LOGIND_PATH}/seat/${busLabelEscape(seat)}`] : ['', '/'];
+  }
+  get Type(): string {
+    return this.session.spec.type;
+  }
+  get Class(): string {
+    return this.session.spec.class;
+  }
+  get State(): string {
+    return this.session.spec.state;
+  }
+  get Active(): boolean {
+    return this.session.spec.state === 'active';
+  }
+  get Remote(): boolean {
+    return false;
+  }
+}
+SessionInterface.configureMembers({
+  properties: {
+    Id: { signature: 's', access: ACCESS_READ },
+    User: { signature: '(uo)', access: ACCESS_READ },
+    Name: { signature: 's', access: ACCESS_READ },
+    Seat: { signature: '(so)', access: ACCESS_READ },
+    Type: { signature: 's', access: ACCESS_READ },
+    Class: { signature: 's', access: ACCESS_READ },
+    State: { signature: 's', access: ACCESS_READ },
+    Active: { signature: 'b', access: ACCESS_READ },
+    Remote: { signature: 'b', access: ACCESS_READ },
+  },
+});
+
+class LogindModel {
+  private readonly sessions = new Map<string, Session>();
+  readonly manager: ManagerInterface;
+
+  constructor(private readonly bus: dbus.MessageBus) {
+    this.manager = new ManagerInterface(this);
+    bus.export(LOGIND_PATH, this.manager);
+  }
+
+  all(): Session[] {
+    return [...this.sessions.values()];
+  }
+
+  get(id: string): Session {
+    const session = this.sessions.get(id);
+    if (!session) throw new dbus.DBusError('org.freedesktop.login1.NoSuchSession', `No session '${id}' known`);
+    return session;
+  }
+
+  setSession(spec: SessionSpec): void {
+    const existing = this.sessions.get(spec.id);
+    if (existing) {
+      existing.spec = { ...existing.spec, ...spec };
+      Interface.emitPropertiesChanged(existing.object, { State: existing.spec.state, Active: existing.spec.state === 'active' }, []);
+      return;
+    }
+    const session = new Session(spec);
+    this.sessions.set(spec.id, session);
+    this.bus.export(session.path, session.object);
+    this.manager.SessionNew(spec.id, session.path);
+  }
+
+  terminate(session: Session): void {
+    session.spec.state = 'closing';
+    Interface.emitPropertiesChanged(session.object, { State: 'closing', Active: false }, []);
+    const behaviour = session.spec.terminate ?? {};
+    if (behaviour.never) return;
+    setTimeout(() => this.remove(session), behaviour.latencyMs ?? 0);
+  }
+
+  private remove(session: Session): void {
+    if (this.sessions.get(session.spec.id) !== session) return;
+    this.sessions.delete(session.spec.id);
+    this.bus.unexport(session.path, session.object);
+    this.manager.SessionRemoved(session.spec.id, session.path);
+  }
+}
+
+class ManagerInterface extends Interface {
+  constructor(private readonly model: LogindModel) {
+    super(LOGIND_MANAGER_INTERFACE);
+  }
+  ListSessions(): unknown[] {
+    return this.model.all().map((s) => [s.spec.id, s.spec.uid, s.spec.user, s.spec.seat, s.path]);
+  }
+  GetSession(id: string): string {
+    return this.model.get(id).path;
+  }
+  TerminateSession(id: string): void {
+    this.model.terminate(this.model.get(id));
+  }
+  SessionNew(id: string, path: string): unknown[] {
+    return [id, path];
+  }
+  SessionRemoved(id: string, path: string): unknown[] {
+    return [id, path];
+  }
+}
+ManagerInterface.configureMembers({
+  methods: {
+    ListSessions: { outSignature: 'a(susso)' },
+    GetSession: { inSignature: 's', outSignature: 'o' },
+    TerminateSession: { inSignature: 's' },
+  },
+  signals: {
+    SessionNew: { signature: 'so' },
+    SessionRemoved: { signature: 'so' },
+  },
+});
+
+function serve(bus: dbus.MessageBus): Record<string, (args: never) => unknown> {
+  const model = new LogindModel(bus);
+  return {
+    setSession: (spec: SessionSpec) => model.setSession(spec),
+    sessions: () => model.all().map((s) => s.snapshot()),
+  };
+}
+
+if (require.main === module) runStandinMain(LOGIND_BUS_NAME, serve);
