@@ -20,6 +20,8 @@ export interface DiscoveryOptions {
   namer?: PciNamer;
 }
 
+// Each refusal carries `kind`, the family of org.gpuhookd1.Error the daemon answers with.
+
 /** The requested address is not a PCI device of this host. */
 export class NoSuchPciDeviceError extends Error {
   readonly kind = 'NotFound';

@@ -5,7 +5,7 @@
 
 import type { HostIO } from './host-io';
 import { listIommuGroupIds } from './iommu-groups';
-import { isPciDriverRegistered, kernelRelease, moduleAvailability } from './modules';
+import { isModuleLoaded, isPciDriverRegistered, kernelRelease, moduleAvailability } from './modules';
 import { VFIO_DRIVER } from './pci-device';
 
 export interface IommuCmdline {
@@ -47,7 +47,7 @@ export function readPreflightFacts(io: HostIO): PreflightFacts {
     iommuCmdline: parseIommuCmdline(cmdline ?? ''),
     devVfioPresent: io.exists('dev/vfio/vfio'),
     vfioPci: {
-      loaded: isPciDriverRegistered(io, VFIO_DRIVER) || io.exists('sys/module/vfio_pci'),
+      loaded: isPciDriverRegistered(io, VFIO_DRIVER) || isModuleLoaded(io, VFIO_DRIVER),
       builtIn: availability.builtIn,
       loadable: availability.loadable,
     },

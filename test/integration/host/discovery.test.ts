@@ -172,6 +172,11 @@ describe('host discovery over a fixture tree', () => {
     assert.equal(facts.cpuVirtualization, 'vmx');
   });
 
+  it('counts vfio-pci as loaded when proc/modules lists it', () => {
+    build({ ...seedLikeHost(), loadedModules: ['vfio_pci'] });
+    assert.equal(readPreflightFacts(io).vfioPci.loaded, true);
+  });
+
   it('prefers the pci.ids inside the root over the system one', () => {
     build(seedLikeHost());
     assert.equal(pciIdsPaths(io)[0], path.join(root, 'usr/share/misc/pci.ids'));
