@@ -1,0 +1,150 @@
+// gpu-hookctl's side of the bus: plain method calls and property reads on org.gpuhookd1, and the
+// daemon's errors turned into the one line a person needs (who is not running, who holds what,
+// which group grants access).
+
+import * as dbus from 'dbus-next';
+import { BUS_NAME, GPU_IFACE, MANAGER_IFACE, MANAGER_PATH } from '../dbus/contract';
+
+export class DaemonCallError extends Error {
+  constructor(
+    message: string,
+    readonly dbusName: string,
+  ) {
+    super(message);
+    this.name = 'DaemonCallError';
+  }
+}
+
+export interface GpuStatus {
+  path: string;
+  address: string;
+  name: string;
+  iommuGroup: string;
+  functions: string[];
+  drivers: Record<string, string>;
+  hostDrivers: Record<string, string>;
+  mode: string;
+  owner: string;
+  lastError: string;
+  bootVga: boolean;
+}
+
+export interface StepSignal {
+  gpu: string;
+  description: string;
+  ms: number;
+}
+
+export class DaemonClient {
+  private constructor(private readonly bus: dbus.MessageBus) {}
+
+  /** The system bus, or `address` (GPU_HOOKD_BUS / --bus: a private bus for the demo and tests). */
+  static connect(address?: string): DaemonClient {
+    const bus = address ? dbus.sessionBus({ busAddress: address }) : dbus.systemBus();
+    // A bus that is not there surfaces as an 'error' event on the connection; the first call reports it.
+    bus.on('error', () => undefined);
+    return new DaemonClient(bus);
+  }
+
+  close(): void {
+    this.bus.disconnect();
+  }
+
+  async call(member: string, signature = '', body: unknown[] = [], timeoutMs = 120_000): Promise<unknown[]> {
+    const msg = new dbus.Message({ destination: BUS_NAME, path: MANAGER_PATH, interface: MANAGER_IFACE, member, signature, body });
+    const reply = await withDeadline(this.bus.call(msg), timeoutMs, `gpu-hookd did not answer ${member} within ${timeoutMs / 1000} s`);
+    return reply?.body ?? [];
+  }
+
+  async getProperty(path: string, iface: string, name: string): Promise<unknown> {
+    const msg = new dbus.Message({
+      destination: BUS_NAME,
+      path,
+      interface: 'org.freedesktop.DBus.Properties',
+      member: 'Get',
+      signature: 'ss',
+      body: [iface, name],
+    });
+    const reply = await withDeadline(this.bus.call(msg), 10_000, 'gpu-hookd did not answer a property read within 10 s');
+    return (reply?.body[0] as dbus.Variant).value;
+  }
+
+  async getAll(path: string, iface: string): Promise<Record<string, unknown>> {
+    const msg = new dbus.Message({ destination: BUS_NAME, path, interface: 'org.freedesktop.DBus.Properties', member: 'GetAll', signature: 's', body: [iface] });
+    const reply = await withDeadline(this.bus.call(msg), 10_000, 'gpu-hookd did not answer a property read within 10 s');
+    const props = (reply?.body[0] ?? {}) as Record<string, dbus.Variant>;
+    return Object.fromEntries(Object.entries(props).map(([k, v]) => [k, v.value]));
+  }
+
+  async status(): Promise<{ version: string; status: string; gpus: GpuStatus[] }> {
+    const manager = await this.getAll(MANAGER_PATH, MANAGER_IFACE);
+    const gpus: GpuStatus[] = [];
+    for (const path of manager.Gpus as string[]) {
+      const p = await this.getAll(path, GPU_IFACE);
+      gpus.push({
+        path,
+        address: p.Address as string,
+        name: p.Name as string,
+        iommuGroup: p.IommuGroup as string,
+        functions: p.Functions as string[],
+        drivers: p.Drivers as Record<string, string>,
+        hostDrivers: p.HostDrivers as Record<string, string>,
+        mode: p.Mode as string,
+        owner: p.Owner as string,
+        lastError: p.LastError as string,
+        bootVga: p.BootVga as boolean,
+      });
+    }
+    return { version: manager.Version as string, status: manager.Status as string, gpus };
+  }
+
+  /** Calls onStep for every StepFinished signal until the returned function is called. */
+  async followSteps(onStep: (s: StepSignal) => void): Promise<() => void> {
+    const rule = `type='signal',sender='${BUS_NAME}',interface='${MANAGER_IFACE}',member='StepFinished'`;
+    await this.bus.call(
+      new dbus.Message({ destination: 'org.freedesktop.DBus', path: '/org/freedesktop/DBus', interface: 'org.freedesktop.DBus', member: 'AddMatch', signature: 's', body: [rule] }),
+    );
+    const listener = (msg: dbus.Message): void => {
+      if (msg.type !== dbus.MessageType.SIGNAL || msg.interface !== MANAGER_IFACE || msg.member !== 'StepFinished') return;
+      const [gpu, description, us] = msg.body as [string, string, bigint];
+      onStep({ gpu, description, ms: Number(us) / 1000 });
+    };
+    this.bus.on('message', listener);
+    return () => this.bus.off('message', listener);
+  }
+}
+
+/** One line for a failed call: what happened and what to do. */
+export function explainCallError(e: unknown, accessGroup = 'gpuhookd'): string {
+  const name = (e as { type?: string }).type ?? '';
+  const text = (e as { text?: string; message?: string }).text ?? (e as Error).message ?? String(e);
+  if (name === 'org.freedesktop.DBus.Error.ServiceUnknown' || name === 'org.freedesktop.DBus.Error.NameHasNoOwner') {
+    return 'gpu-hookd is not running: start it with `systemctl start gpu-hookd` (status: `systemctl status gpu-hookd`)';
+  }
+  if (name === 'org.freedesktop.DBus.Error.AccessDenied' || name === 'org.gpuhookd1.Error.AccessDenied') {
+    return name.startsWith('org.gpuhookd1')
+      ? `permission denied: ${text}`
+      : `permission denied: changing GPUs needs root or membership of group ${accessGroup} (sudo usermod -aG ${accessGroup} $USER, then log in again)`;
+  }
+  if (/ENOENT|ECONNREFUSED|connect/i.test(text) && !name) {
+    return `cannot reach the D-Bus system bus (${text}): is dbus running?`;
+  }
+  return text.replace(/\s*\n\s*/g, ' ');
+}
+
+function withDeadline<T>(work: Promise<T>, ms: number, message: string): Promise<T> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new DaemonCallError(message, 'org.gpuhookd1.Error.Timeout')), ms);
+    timer.unref();
+    work.then(
+      (v) => {
+        clearTimeout(timer);
+        resolve(v);
+      },
+      (e: unknown) => {
+        clearTimeout(timer);
+        reject(e);
+      },
+    );
+  });
+}

@@ -1,0 +1,323 @@
+// The daemon's brain, free of D-Bus: which GPUs exist, who holds each, and the hook's phases turned
+// into engine transitions. Claims are taken synchronously before any await, so two VMs racing for
+// one GPU cannot both win; transitions of one GPU are serialised by the engine's per-device lock.
+
+import { EventEmitter } from 'node:events';
+import type { HostIO } from '../host/host-io';
+import { parsePciAddress } from '../host/pci-address';
+import type { Gpu } from '../host/pci-device';
+import { listGpus, findGpuForAddress } from '../host/gpu-inventory';
+import { readDomainRequest, validateDomainName, type DomainRequest } from '../libvirt/domain-request';
+import type { TransitionEngine, StepEvent } from '../engine/transition-engine';
+import { OwnershipStore, type Ownership } from './ownership-store';
+import { ServiceError, toServiceError } from './service-error';
+import type { Logger } from 'pino';
+
+export type GpuMode = 'host' | 'vfio' | 'detaching' | 'attaching' | 'failed';
+
+export interface GpuView {
+  address: string;
+  name: string;
+  iommuGroup: string;
+  functions: string[];
+  drivers: Record<string, string>;
+  hostDrivers: Record<string, string>;
+  mode: GpuMode;
+  owner: string;
+  lastError: string;
+  bootVga: boolean;
+}
+
+export type TransitionKind = 'detach' | 'attach';
+
+export interface GpuServiceEvents {
+  'gpu-changed': [address: string];
+  'gpus-changed': [];
+  'transition-started': [address: string, kind: TransitionKind, owner: string];
+  'step-finished': [address: string, description: string, ms: number];
+  'transition-finished': [address: string, kind: TransitionKind, ok: boolean, error: string];
+}
+
+export interface GpuServiceOptions {
+  io: HostIO;
+  engine: TransitionEngine;
+  stateDir: string;
+  log: Logger;
+  /** Asks libvirt (read-only) whether a domain still runs; undefined = unknown, keep the claim. */
+  isVmRunning?: (name: string) => Promise<boolean | undefined>;
+}
+
+interface GpuState {
+  gpu: Gpu;
+  mode: GpuMode;
+  lastError: string;
+}
+
+export class GpuService extends EventEmitter<GpuServiceEvents> {
+  private readonly gpus = new Map<string, GpuState>();
+  private readonly owners: OwnershipStore;
+
+  constructor(private readonly opts: GpuServiceOptions) {
+    super();
+    this.owners = new OwnershipStore(opts.stateDir);
+  }
+
+  /** Finishes or undoes a transition a crash interrupted, scans the GPUs, and gives back GPUs of VMs that are gone. */
+  async start(): Promise<void> {
+    const recovery = await this.opts.engine.recover();
+    if (recovery.recovered) this.opts.log.warn({ event: 'recovered', ...recovery }, 'an interrupted transition was undone');
+    this.rescan();
+    await this.reconcileOwners();
+  }
+
+  rescan(): void {
+    const found = listGpus(this.opts.io).filter((g) => g.group.id !== null);
+    const seen = new Set<string>();
+    for (const gpu of found) {
+      seen.add(gpu.address);
+      const prev = this.gpus.get(gpu.address);
+      const mode = prev && (prev.mode === 'detaching' || prev.mode === 'attaching' || prev.mode === 'failed') ? prev.mode : modeFromKernel(gpu);
+      this.gpus.set(gpu.address, { gpu, mode, lastError: prev?.lastError ?? '' });
+    }
+    for (const address of [...this.gpus.keys()]) if (!seen.has(address)) this.gpus.delete(address);
+    this.emit('gpus-changed');
+  }
+
+  list(): GpuView[] {
+    return [...this.gpus.keys()].sort().map((a) => this.view(a));
+  }
+
+  view(address: string): GpuView {
+    const state = this.mustGet(address);
+    const own = this.owners.get(address);
+    const fresh = this.refreshGpu(state);
+    return {
+      address,
+      name: fresh.name,
+      iommuGroup: fresh.group.id ?? '',
+      functions: fresh.functions.map((f) => f.address),
+      drivers: Object.fromEntries(fresh.functions.map((f) => [f.address, f.driver ?? ''])),
+      hostDrivers: this.opts.engine.recordedHostDrivers(address),
+      mode: state.mode,
+      owner: own?.vm ?? '',
+      lastError: state.lastError,
+      bootVga: fresh.bootVga,
+    };
+  }
+
+  /** One line for `systemctl status` and the Status property. */
+  status(): string {
+    const views = this.list();
+    const busy = views.filter((v) => v.mode !== 'host');
+    if (busy.length === 0) {
+      return `idle: ${views.length} GPU${views.length === 1 ? '' : 's'} on host drivers`;
+    }
+    return busy
+      .map((v) => {
+        if (v.mode === 'vfio') return `${v.address} on vfio-pci${v.owner ? ` for ${v.owner}` : ' (detached by hand)'}`;
+        if (v.mode === 'failed') return `${v.address} failed: ${v.lastError}`;
+        return `${v.address} ${v.mode}${v.owner ? ` for ${v.owner}` : ''}`;
+      })
+      .join('; ');
+  }
+
+  /** The GPUs (display addresses) a domain asks for: its PCI hostdevs and metadata GPUs, grouped by GPU. */
+  gpusWanted(request: DomainRequest): string[] {
+    const wanted = new Set<string>();
+    for (const address of [...request.hostdevs.map((h) => h.address), ...request.metadataGpus]) {
+      const gpu = this.gpuOfFunction(address);
+      if (gpu) wanted.add(gpu);
+      else if (request.metadataGpus.includes(address)) {
+        throw new ServiceError('NotFound', `the domain's metadata names ${address}, which is not a GPU or a function of a GPU's IOMMU group on this host`);
+      }
+    }
+    return [...wanted].sort();
+  }
+
+  async prepare(domain: string, xml: string): Promise<string[]> {
+    const request = this.readRequest(domain, xml);
+    const wanted = this.gpusWanted(request);
+    if (wanted.length === 0) return [];
+    // Claim every GPU first (synchronously): all or nothing.
+    for (const address of wanted) this.assertClaimable(address, domain);
+    const saves = wanted.map((address) => this.owners.set(address, { vm: domain, manual: this.owners.get(address)?.manual ?? false }));
+    const moved: string[] = [];
+    try {
+      await Promise.all(saves);
+      for (const address of wanted) {
+        await this.transition(address, 'detach', domain);
+        moved.push(address);
+      }
+    } catch (e) {
+      // Nothing half-done: GPUs this prepare already moved go back, and every claim is dropped.
+      for (const address of moved.reverse()) {
+        await this.transition(address, 'attach', domain).catch((undoErr: unknown) =>
+          this.opts.log.error({ event: 'rollback-failed', device: address, err: String(undoErr) }, 'could not give back a GPU'),
+        );
+      }
+      for (const address of wanted) await this.releaseClaim(address, domain);
+      throw toServiceError(e);
+    }
+    return wanted;
+  }
+
+  async started(domain: string, xml: string): Promise<void> {
+    this.readRequest(domain, xml);
+  }
+
+  async reconnect(domain: string, xml: string): Promise<void> {
+    const request = this.readRequest(domain, xml);
+    for (const address of this.gpusWanted(request)) {
+      const own = this.owners.get(address);
+      if (own?.vm === domain) continue;
+      this.opts.log.warn({ event: 'reconnect', domain, device: address }, 'a running domain names a GPU it does not hold');
+    }
+  }
+
+  async release(domain: string, xml: string): Promise<void> {
+    validateDomainName(domain);
+    if (xml.trim() !== '') this.readRequest(domain, xml);
+    const held = this.owners.heldBy(domain);
+    const errors: ServiceError[] = [];
+    for (const address of held) {
+      const own = this.owners.get(address);
+      try {
+        // A GPU detached by hand before the VM took it stays on vfio-pci for the next VM.
+        if (!own?.manual) await this.transition(address, 'attach', domain);
+        await this.releaseClaim(address, domain);
+      } catch (e) {
+        errors.push(toServiceError(e));
+      }
+    }
+    if (errors.length > 0) throw errors[0];
+  }
+
+  async detachByHand(addressInput: string): Promise<void> {
+    const address = this.requireGpu(addressInput);
+    const own = this.owners.get(address);
+    if (own?.vm) throw new ServiceError('Busy', `${address} is held by VM ${own.vm}: it is already on vfio-pci`);
+    this.assertNotMoving(address);
+    const claim = this.owners.set(address, { vm: '', manual: true });
+    try {
+      await claim;
+      await this.transition(address, 'detach', '');
+    } catch (e) {
+      await this.owners.delete(address);
+      throw toServiceError(e);
+    }
+  }
+
+  async attachByHand(addressInput: string): Promise<void> {
+    const address = this.requireGpu(addressInput);
+    const own = this.owners.get(address);
+    if (own?.vm) {
+      throw new ServiceError('Busy', `${address} is held by VM ${own.vm}: shut the VM down first (virsh shutdown ${own.vm})`);
+    }
+    this.assertNotMoving(address);
+    await this.transition(address, 'attach', '');
+    await this.owners.delete(address);
+  }
+
+  private async transition(address: string, kind: TransitionKind, owner: string): Promise<void> {
+    const state = this.mustGet(address);
+    state.mode = kind === 'detach' ? 'detaching' : 'attaching';
+    this.emit('gpu-changed', address);
+    this.emit('transition-started', address, kind, owner);
+    const onStep = (e: StepEvent): void => {
+      if (e.phase === 'finished') this.emit('step-finished', address, e.description, e.ms ?? 0);
+    };
+    try {
+      const run = kind === 'detach' ? this.opts.engine.detach(address, { owner, onStep }) : this.opts.engine.attach(address, { onStep });
+      await run;
+      state.mode = kind === 'detach' ? 'vfio' : 'host';
+      state.lastError = '';
+      this.emit('gpu-changed', address);
+      this.emit('transition-finished', address, kind, true, '');
+    } catch (e) {
+      const err = toServiceError(e);
+      state.lastError = err.message;
+      this.refreshGpu(state);
+      state.mode = (e as { restored?: boolean }).restored === false ? 'failed' : modeFromKernel(state.gpu);
+      this.emit('gpu-changed', address);
+      this.emit('transition-finished', address, kind, false, err.message);
+      throw err;
+    }
+  }
+
+  private readRequest(domain: string, xml: string): DomainRequest {
+    validateDomainName(domain);
+    return readDomainRequest(xml, domain);
+  }
+
+  private assertClaimable(address: string, domain: string): void {
+    const own = this.owners.get(address);
+    if (own?.vm && own.vm !== domain) {
+      throw new ServiceError('Busy', `${address} is held by VM ${own.vm}: stop that VM or remove the GPU from ${domain}`);
+    }
+    this.assertNotMoving(address);
+  }
+
+  private assertNotMoving(address: string): void {
+    const mode = this.mustGet(address).mode;
+    if (mode === 'detaching' || mode === 'attaching') {
+      throw new ServiceError('Busy', `${address} is ${mode} right now: try again when it has finished`);
+    }
+  }
+
+  private releaseClaim(address: string, domain: string): Promise<void> {
+    const own = this.owners.get(address);
+    if (own?.vm !== domain) return Promise.resolve();
+    return own.manual ? this.owners.set(address, { vm: '', manual: true }) : this.owners.delete(address);
+  }
+
+  private async reconcileOwners(): Promise<void> {
+    const check = this.opts.isVmRunning;
+    for (const [address, own] of this.owners.entries()) {
+      if (!this.gpus.has(address)) continue;
+      if (!own.vm || !check) continue;
+      const running = await check(own.vm).catch(() => undefined);
+      if (running !== false) continue;
+      this.opts.log.warn({ event: 'reconcile', device: address, domain: own.vm }, 'VM no longer runs: giving its GPU back');
+      await this.release(own.vm, '').catch((e: unknown) =>
+        this.opts.log.error({ event: 'reconcile-failed', device: address, err: toServiceError(e).message }, 'could not give back a GPU'),
+      );
+    }
+  }
+
+  private requireGpu(addressInput: string): string {
+    const address = parsePciAddress(addressInput);
+    const gpu = this.gpuOfFunction(address);
+    if (gpu) return gpu;
+    // Let discovery say precisely why (unknown device, not a GPU, not in a GPU's group).
+    findGpuForAddress(this.opts.io, address);
+    throw new ServiceError('NotFound', `${address} is not a GPU or a function of a GPU's IOMMU group on this host`);
+  }
+
+  private gpuOfFunction(address: string): string | undefined {
+    for (const [gpuAddress, state] of this.gpus) {
+      if (gpuAddress === address || state.gpu.group.members.some((m) => m.address === address)) return gpuAddress;
+    }
+    return undefined;
+  }
+
+  private refreshGpu(state: GpuState): Gpu {
+    try {
+      state.gpu = findGpuForAddress(this.opts.io, state.gpu.address);
+    } catch {
+      // The device vanished (hot unplug): keep the last view; the next rescan drops it.
+    }
+    return state.gpu;
+  }
+
+  private mustGet(address: string): GpuState {
+    const state = this.gpus.get(address);
+    if (!state) throw new ServiceError('NotFound', `no GPU ${address} on this host (gpu-hookctl list shows the GPUs)`);
+    return state;
+  }
+}
+
+function modeFromKernel(gpu: Gpu): GpuMode {
+  return gpu.functions.length > 0 && gpu.functions.every((f) => f.driver === 'vfio-pci') ? 'vfio' : 'host';
+}
+
+export type { Ownership };

@@ -1,0 +1,37 @@
+// The daemon's failures, each of one kind that callers can act on. The D-Bus layer turns the kind
+// into an error name (org.gpuhookd1.Error.<kind>) and the message into the error's one sentence.
+
+import { HostTimeoutError, HostWriteError, ModuleError } from '../host/host-io';
+import { InvalidPciAddressError } from '../host/pci-address';
+import { DomainXmlError } from '../libvirt/domain-request';
+
+export type ServiceErrorKind = 'InvalidArgument' | 'NotFound' | 'Busy' | 'NotViable' | 'Timeout' | 'AccessDenied' | 'Failed';
+
+export class ServiceError extends Error {
+  constructor(
+    readonly kind: ServiceErrorKind,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'ServiceError';
+  }
+}
+
+/** Classifies any thrown value; unknown errors become Failed with their message (never a stack). */
+export function toServiceError(e: unknown): ServiceError {
+  if (e instanceof ServiceError) return e;
+  if (e instanceof InvalidPciAddressError || e instanceof DomainXmlError) return new ServiceError('InvalidArgument', e.message);
+  if (e instanceof HostTimeoutError) return new ServiceError('Timeout', e.message);
+  const err = e as { kind?: unknown; name?: unknown; message?: unknown; cause?: unknown } | undefined;
+  const message = typeof err?.message === 'string' && err.message ? err.message : String(e);
+  // Errors from lower layers may carry a kind of their own (the engine marks non-viable groups, unknown
+  // devices and timeouts); honour it when it is one of ours.
+  if (typeof err?.kind === 'string' && KINDS.has(err.kind as ServiceErrorKind)) {
+    return new ServiceError(err.kind as ServiceErrorKind, message);
+  }
+  if (err?.cause instanceof HostTimeoutError) return new ServiceError('Timeout', message);
+  if (e instanceof HostWriteError || e instanceof ModuleError) return new ServiceError('Failed', message);
+  return new ServiceError('Failed', message);
+}
+
+const KINDS = new Set<ServiceErrorKind>(['InvalidArgument', 'NotFound', 'Busy', 'NotViable', 'Timeout', 'AccessDenied', 'Failed']);

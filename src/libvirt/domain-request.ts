@@ -1,0 +1,178 @@
+// What a libvirt domain asks of us, read from the domain XML that libvirt hands the hook on stdin.
+// The XML is untrusted input: bounded in size, no DOCTYPE (so no external entities or entity
+// expansion), parsed by a real XML parser, and every PCI address validated before use.
+
+import { XMLParser, XMLValidator } from 'fast-xml-parser';
+import { pciAddressFromParts, parsePciAddress } from '../host/pci-address';
+
+/** Our namespace in <metadata>. */
+export const METADATA_NS = 'https://gpuhookd.org/xmlns/vm/1';
+/** Real domain XMLs are a few kB to tens of kB; anything near this is hostile or broken. */
+export const MAX_DOMAIN_XML_BYTES = 1024 * 1024;
+const DOMAIN_NAME = /^[^/\0]{1,200}$/;
+
+export interface PciHostdev {
+  address: string;
+  managed: boolean;
+}
+
+export interface CpuPin {
+  vcpu: number;
+  cpuset: string;
+}
+
+export interface DomainRequest {
+  name: string;
+  /** <hostdev mode='subsystem' type='pci'> devices, in document order. */
+  hostdevs: PciHostdev[];
+  /** GPUs declared in our metadata (<hookd:gpu address=.../>), for GPUs not given to QEMU as hostdevs. */
+  metadataGpus: string[];
+  /** Per-VM settings from our metadata element's attributes (validated by the config layer). */
+  settings: Record<string, string>;
+  vcpus: number;
+  /** <vcpu cpuset='...'>, or "" */
+  vcpuCpuset: string;
+  cputune: { vcpupins: CpuPin[]; emulatorpin: string; iothreadpins: CpuPin[] };
+  /** <cpu><topology sockets cores threads>, when given. */
+  topology: { sockets: number; dies: number; cores: number; threads: number } | null;
+}
+
+export class DomainXmlError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'DomainXmlError';
+  }
+}
+
+export function validateDomainName(name: string): string {
+  if (typeof name !== 'string' || !DOMAIN_NAME.test(name)) {
+    throw new DomainXmlError('the domain name is empty or not a libvirt domain name: pass the name virsh shows');
+  }
+  return name;
+}
+
+type XmlNode = Record<string, unknown>;
+
+const parser = new XMLParser({
+  ignoreAttributes: false,
+  attributeNamePrefix: '@',
+  processEntities: false,
+  parseTagValue: false,
+  parseAttributeValue: false,
+  trimValues: true,
+  isArray: (tag) => ['hostdev', 'vcpupin', 'iothreadpin'].includes(tag),
+});
+
+export function readDomainRequest(xml: string, expectedName?: string): DomainRequest {
+  if (typeof xml !== 'string' || xml.trim() === '') {
+    throw new DomainXmlError('the domain XML is empty: libvirt passes it on the hook\'s stdin');
+  }
+  if (Buffer.byteLength(xml) > MAX_DOMAIN_XML_BYTES) {
+    throw new DomainXmlError(`the domain XML is larger than ${MAX_DOMAIN_XML_BYTES / 1024} KiB: refusing it`);
+  }
+  if (/<!DOCTYPE|<!ENTITY/i.test(xml)) {
+    throw new DomainXmlError('the domain XML contains a DOCTYPE or entity declaration, which libvirt never writes: refusing it');
+  }
+  const valid = XMLValidator.validate(xml);
+  if (valid !== true) {
+    throw new DomainXmlError(`the domain XML is malformed (line ${valid.err.line}: ${valid.err.msg})`);
+  }
+  const doc = parser.parse(xml) as XmlNode;
+  const domain = doc.domain as XmlNode | undefined;
+  if (!domain || typeof domain !== 'object') throw new DomainXmlError('the XML has no <domain> root element');
+
+  const name = text(domain.name);
+  validateDomainName(name);
+  if (expectedName !== undefined && expectedName !== name) {
+    throw new DomainXmlError(`the domain XML is for "${name}" but the call names "${expectedName}"`);
+  }
+  const devices = (domain.devices ?? {}) as XmlNode;
+  const meta = readMetadata(domain.metadata);
+  return {
+    name,
+    hostdevs: readHostdevs(devices.hostdev),
+    metadataGpus: meta.gpus,
+    settings: meta.settings,
+    ...readCpus(domain),
+  };
+}
+
+function readHostdevs(value: unknown): PciHostdev[] {
+  const out: PciHostdev[] = [];
+  for (const hd of asArray(value)) {
+    if (attr(hd, 'type') !== 'pci') continue;
+    const address = ((hd.source as XmlNode | undefined)?.address ?? undefined) as XmlNode | undefined;
+    if (!address) throw new DomainXmlError('a <hostdev type="pci"> has no <source><address>: fix the domain XML');
+    let pci: string;
+    try {
+      pci = pciAddressFromParts(attr(address, 'domain') || '0', attr(address, 'bus'), attr(address, 'slot'), attr(address, 'function'));
+    } catch (e) {
+      throw new DomainXmlError(`a <hostdev type="pci"> has an invalid address: ${(e as Error).message}`);
+    }
+    out.push({ address: pci, managed: attr(hd, 'managed') !== 'no' });
+  }
+  return out;
+}
+
+function readMetadata(value: unknown): { gpus: string[]; settings: Record<string, string> } {
+  const gpus: string[] = [];
+  const settings: Record<string, string> = {};
+  if (!value || typeof value !== 'object') return { gpus, settings };
+  for (const [tag, node] of Object.entries(value as XmlNode)) {
+    for (const el of asArray(node)) {
+      const prefix = tag.includes(':') ? tag.slice(0, tag.indexOf(':')) : '';
+      const ns = attr(el, prefix ? `xmlns:${prefix}` : 'xmlns');
+      if (ns !== METADATA_NS) continue;
+      for (const [key, v] of Object.entries(el)) {
+        if (key.startsWith('@') && !key.startsWith('@xmlns')) settings[key.slice(1)] = String(v);
+      }
+      const gpuTag = prefix ? `${prefix}:gpu` : 'gpu';
+      for (const g of asArray(el[gpuTag])) {
+        try {
+          gpus.push(parsePciAddress(attr(g, 'address')));
+        } catch (e) {
+          throw new DomainXmlError(`our <metadata> names an invalid GPU: ${(e as Error).message}`);
+        }
+      }
+    }
+  }
+  return { gpus, settings };
+}
+
+function readCpus(domain: XmlNode): Pick<DomainRequest, 'vcpus' | 'vcpuCpuset' | 'cputune' | 'topology'> {
+  const vcpu = domain.vcpu;
+  const vcpus = parseInt(text(vcpu) || '1', 10);
+  const cputune = (domain.cputune ?? {}) as XmlNode;
+  const pins = (v: unknown, idAttr: string): CpuPin[] =>
+    asArray(v).map((p) => ({ vcpu: parseInt(attr(p, idAttr), 10), cpuset: attr(p, 'cpuset') }));
+  const topo = ((domain.cpu as XmlNode | undefined)?.topology ?? undefined) as XmlNode | undefined;
+  const num = (n: XmlNode, k: string, d: number): number => (attr(n, k) ? parseInt(attr(n, k), 10) : d);
+  return {
+    vcpus: Number.isFinite(vcpus) && vcpus > 0 ? vcpus : 1,
+    vcpuCpuset: vcpu && typeof vcpu === 'object' ? attr(vcpu as XmlNode, 'cpuset') : '',
+    cputune: {
+      vcpupins: pins(cputune.vcpupin, 'vcpu'),
+      emulatorpin: cputune.emulatorpin ? attr(cputune.emulatorpin as XmlNode, 'cpuset') : '',
+      iothreadpins: pins(cputune.iothreadpin, 'iothread'),
+    },
+    topology: topo
+      ? { sockets: num(topo, 'sockets', 1), dies: num(topo, 'dies', 1), cores: num(topo, 'cores', 1), threads: num(topo, 'threads', 1) }
+      : null,
+  };
+}
+
+function asArray(v: unknown): XmlNode[] {
+  if (v === undefined || v === null || v === '') return [];
+  return (Array.isArray(v) ? v : [v]).filter((x): x is XmlNode => typeof x === 'object' && x !== null);
+}
+
+function attr(node: XmlNode, name: string): string {
+  const v = node[`@${name}`];
+  return v === undefined ? '' : String(v);
+}
+
+function text(v: unknown): string {
+  if (typeof v === 'string' || typeof v === 'number') return String(v).trim();
+  if (v && typeof v === 'object' && '#text' in v) return String((v as XmlNode)['#text']).trim();
+  return '';
+}
