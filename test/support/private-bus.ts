@@ -9,6 +9,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as dbus from 'dbus-next';
+import { XMLValidator } from 'fast-xml-parser';
 import { runCommand, spawnTracked, stopPid, isRunning } from './processes';
 
 export const SYSTEM_BUS_CONFIG = '/usr/share/dbus-1/system.conf';
@@ -32,7 +33,10 @@ export interface PrivateBus {
   readonly configDir: string;
   /** Environment that points clients at this bus as their system bus. */
   readonly env: { DBUS_SYSTEM_BUS_ADDRESS: string };
-  /** Writes a policy file into the policy directory and reloads. */
+  /**
+   * Writes a policy file into the policy directory and reloads. dbus-daemon skips a policy file it
+   * cannot parse without failing the reload, so the XML is checked for well-formedness first.
+   */
   addPolicy(fileName: string, xml: string): Promise<void>;
   /** Makes dbus-daemon re-read its configuration; resolves once it has (or fails naming the error). */
   reload(): Promise<void>;
@@ -101,8 +105,16 @@ export async function startPrivateSystemBus(options: PrivateBusOptions = {}): Pr
   }
 }
 
+function assertWellFormed(xml: string, fileName: string): void {
+  const valid = XMLValidator.validate(xml);
+  if (valid !== true) {
+    throw new Error(`D-Bus policy ${fileName} is not well-formed XML (line ${valid.err.line}: ${valid.err.msg}): dbus-daemon would skip it silently; fix the file`);
+  }
+}
+
 function copyReadable(files: string[], dir: string): void {
   for (const file of files) {
+    if (file.endsWith('.conf')) assertWellFormed(fs.readFileSync(file, 'utf8'), file);
     const target = path.join(dir, path.basename(file));
     fs.copyFileSync(file, target);
     fs.chmodSync(target, 0o644);
@@ -155,6 +167,7 @@ class RunningBus implements PrivateBus {
     if (path.basename(fileName) !== fileName || !fileName.endsWith('.conf')) {
       throw new Error(`policy file name ${JSON.stringify(fileName)} must be a plain file name ending in .conf`);
     }
+    assertWellFormed(xml, fileName);
     fs.writeFileSync(path.join(this.policyDir, fileName), xml, { mode: 0o644 });
     await this.reload();
   }
