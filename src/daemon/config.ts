@@ -141,13 +141,17 @@ function readConfigFile(file: string, named: boolean): unknown {
 
 /** Parses the file's text; a syntax error names the line and column. */
 export function parseConfigText(text: string, source: string): unknown {
+  if (text.trim() === '') {
+    throw new ConfigError([{ source, key: '', sentence: `${source}: the file is empty; write a JSON object ({} for every default)` }]);
+  }
   try {
     return JSON.parse(text);
   } catch (e) {
     const message = (e as Error).message;
     const at = /position (\d+)/.exec(message);
     const where = at ? ` at ${lineAndColumn(text, Number(at[1]))}` : '';
-    const sentence = `${source}: not valid JSON${where} (${message.replace(/^JSON\.parse: /, '')}); fix the syntax`;
+    const reason = message.replace(/ in JSON at position .*$/s, '');
+    const sentence = `${source}: not valid JSON${where} (${reason}); fix the syntax`;
     throw new ConfigError([{ source, key: '', sentence }]);
   }
 }
