@@ -22,6 +22,7 @@ export interface WatchConfigOptions {
 /**
  * Watches `file`; resolves, once watching, to the function that stops it. onGoodConfig gets every
  * valid new content, onBadConfig every invalid one (and the file's removal) as a ConfigError.
+ * The file's directory must exist (the package creates /etc/gpu-hookd); the file need not.
  */
 export async function watchConfig(
   file: string,

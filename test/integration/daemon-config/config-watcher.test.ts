@@ -112,6 +112,14 @@ describe('config live reload (real file edits)', function () {
     assert.equal((await reports.nextGood()).timeouts.devVfioMs, 4321);
   });
 
+  it('takes a file that did not exist when watching began', async () => {
+    await close?.();
+    fs.unlinkSync(file);
+    close = await watchConfig(file, reports.onGood, reports.onBad, { settleMs: 50 });
+    write(file, { log: { level: 'debug' } });
+    assert.equal((await reports.nextGood()).log.level, 'debug');
+  });
+
   it('ignores other files in the directory and a rewrite with the same bytes', async () => {
     write(path.join(dir, 'other.json'), { timeouts: 'not ours' });
     write(file, { timeouts: { unbindMs: 1000 } });
