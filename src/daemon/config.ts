@@ -67,7 +67,9 @@ export interface ResolvedConfig extends DaemonConfig {
 export interface LoadOptions {
   /** The config file; `args.config` wins over it; default /etc/gpu-hookd/config.json. */
   path?: string;
+  /** Read for GPU_HOOKD_ROOT, GPU_HOOKD_BUS and GPU_HOOKD_STATE_DIR; none when not given (pass process.env). */
   env?: NodeJS.ProcessEnv;
+  /** From parseDaemonArgs. */
   args?: DaemonArgs;
 }
 
@@ -133,8 +135,11 @@ function readConfigFile(file: string, named: boolean): unknown {
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code ?? 'EIO';
     if (code === 'ENOENT' && !named) return undefined;
-    const why = code === 'ENOENT' ? 'does not exist' : `cannot be read (${code})`;
-    throw new ConfigError([{ source: file, key: '', sentence: `${file} ${why}: fix the path given to --config or create the file` }]);
+    const sentence =
+      code === 'ENOENT'
+        ? `${file} does not exist: fix the path given to --config or create the file`
+        : `${file} cannot be read (${code}): make it a file that root can read`;
+    throw new ConfigError([{ source: file, key: '', sentence }]);
   }
   return parseConfigText(text, file);
 }
@@ -268,7 +273,7 @@ function validateVms(rawVms: unknown, source: string, problems: ConfigProblem[])
     problems.push({ source, key: 'vms', sentence: `${source}: vms must be an object of per-VM sections keyed by domain name, got ${show(rawVms)}` });
     return {};
   }
-  const vms: Record<string, Partial<VmSettings>> = {};
+  const vms: [string, Partial<VmSettings>][] = [];
   for (const [name, section] of Object.entries(rawVms)) {
     const key = `vms.${name}`;
     if (!/^[^/\0]{1,200}$/.test(name)) {
@@ -278,10 +283,11 @@ function validateVms(rawVms: unknown, source: string, problems: ConfigProblem[])
     } else {
       const found = checkVmSection(section, source, `${key}.`);
       problems.push(...found);
-      if (found.length === 0) vms[name] = section as Partial<VmSettings>;
+      if (found.length === 0) vms.push([name, section as Partial<VmSettings>]);
     }
   }
-  return vms;
+  // fromEntries defines own properties, so even a domain named "__proto__" is just a name.
+  return Object.fromEntries(vms);
 }
 
 /** Some per-VM settings checked against VM_SETTINGS_SCHEMA; keys are named `<keyPrefix><key>`. */
@@ -331,7 +337,8 @@ export function vmSettings(config: DaemonConfig, vmName: string, metadata: Reado
   }
   const problems = checkVmSection(fromMetadata, source, '');
   if (problems.length) throw new ConfigError(problems);
-  return { ...config.defaults, ...config.vms[vmName], ...(fromMetadata as Partial<VmSettings>) };
+  const section = Object.hasOwn(config.vms, vmName) ? config.vms[vmName] : {};
+  return { ...config.defaults, ...section, ...(fromMetadata as Partial<VmSettings>) };
 }
 
 function xmlBoolean(value: unknown): unknown {

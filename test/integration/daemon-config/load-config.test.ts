@@ -43,6 +43,11 @@ describe('loading the config file', () => {
     });
   });
 
+  it('says when the file cannot be read', () => {
+    fs.mkdirSync(file);
+    assert.throws(() => loadConfig({ path: file }), { message: `${file} cannot be read (EISDIR): make it a file that root can read` });
+  });
+
   it('names the line and column of a JSON syntax error', () => {
     write('{\n  "log": { "level": "debug", }\n}\n');
     assert.throws(

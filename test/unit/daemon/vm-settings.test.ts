@@ -60,6 +60,13 @@ describe('per-VM settings: metadata > vms.<name> > defaults', () => {
     assert.throws(() => vmSettings(config, 'win10', { pin: 'always' }), { kind: 'InvalidArgument' });
   });
 
+  it('treats any domain name as a name, even one that is an Object property', () => {
+    const odd = validateConfigObject(JSON.parse('{"vms": {"__proto__": {"pin": "auto"}}}'), 'f');
+    assert.equal(vmSettings(odd, '__proto__').pin, 'auto');
+    assert.equal(vmSettings(odd, 'constructor').pin, 'none');
+    assert.equal(vmSettings(config, 'toString').holders, 'refuse');
+  });
+
   it('does not change the config it resolves from', () => {
     vmSettings(config, 'win10', { pin: 'none' });
     assert.deepEqual(config.vms.win10, { holders: 'terminate', isolateCpus: true });
