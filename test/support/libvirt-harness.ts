@@ -19,7 +19,7 @@ const NETWORK_AUTOSTART_DIR = '/etc/libvirt/qemu/networks/autostart';
 const DOMAIN_CONFIG_DIR = '/etc/libvirt/qemu';
 const DOMAIN_RUN_DIR = '/run/libvirt/qemu';
 export const HARNESS_STATE_DIR = '/run/gpu-hookd-test';
-const STATE_FILE = path.join(HARNESS_STATE_DIR, 'libvirt-harness.json');
+export const HARNESS_STATE_FILE = path.join(HARNESS_STATE_DIR, 'libvirt-harness.json');
 const QEMU_CONF_BACKUP = path.join(HARNESS_STATE_DIR, 'qemu.conf.orig');
 /** /proc/PID/comm of QEMU (truncated to 15 characters by the kernel). */
 const QEMU_COMM = 'qemu-system-x86';
@@ -130,10 +130,10 @@ export async function startLibvirt(options: LibvirtOptions = {}): Promise<Libvir
 async function acquire(state: HarnessState, waitMs: number): Promise<void> {
   fs.mkdirSync(HARNESS_STATE_DIR, { recursive: true, mode: 0o755 });
   await waitFor(
-    `release of the libvirt harness by another test run (${STATE_FILE})`,
+    `release of the libvirt harness by another test run (${HARNESS_STATE_FILE})`,
     async () => {
       try {
-        fs.writeFileSync(STATE_FILE, JSON.stringify(state), { flag: 'wx' });
+        fs.writeFileSync(HARNESS_STATE_FILE, JSON.stringify(state), { flag: 'wx' });
         return true;
       } catch (e) {
         if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
@@ -142,7 +142,7 @@ async function acquire(state: HarnessState, waitMs: number): Promise<void> {
       if (other && isRunning(other.ownerPid)) return false;
       // The run that wrote it is gone: undo what it left, then try again.
       if (other) await recoverStale(other);
-      fs.rmSync(STATE_FILE, { force: true });
+      fs.rmSync(HARNESS_STATE_FILE, { force: true });
       return false;
     },
     { timeoutMs: waitMs, intervalMs: 200 },
@@ -150,7 +150,7 @@ async function acquire(state: HarnessState, waitMs: number): Promise<void> {
 }
 
 function readState(): HarnessState | undefined {
-  const text = readFileOrUndefined(STATE_FILE);
+  const text = readFileOrUndefined(HARNESS_STATE_FILE);
   if (text === undefined) return undefined;
   try {
     return JSON.parse(text) as HarnessState;
@@ -160,7 +160,7 @@ function readState(): HarnessState | undefined {
 }
 
 function saveState(state: HarnessState): void {
-  fs.writeFileSync(STATE_FILE, JSON.stringify(state, null, 1));
+  fs.writeFileSync(HARNESS_STATE_FILE, JSON.stringify(state, null, 1));
 }
 
 async function recoverStale(state: HarnessState): Promise<void> {
@@ -264,7 +264,7 @@ class RunningLibvirt implements Libvirt {
     return this.state.virtlogdPid as number;
   }
 
-  virsh(args: string[], options: { input?: string; timeoutMs?: number } = {}): Promise<CommandResult> {
+  async virsh(args: string[], options: { input?: string; timeoutMs?: number } = {}): Promise<CommandResult> {
     checkVirshArgs(args);
     return virshRaw(args, options);
   }
@@ -360,6 +360,6 @@ function teardownSync(state: HarnessState): void {
     fs.rmSync(QEMU_CONF_BACKUP);
   }
   state.qemuConfChanged = false;
-  if (readState()?.ownerPid === state.ownerPid) fs.rmSync(STATE_FILE, { force: true });
+  if (readState()?.ownerPid === state.ownerPid) fs.rmSync(HARNESS_STATE_FILE, { force: true });
   if (active === state) active = undefined;
 }
