@@ -145,7 +145,7 @@ function readConfigFile(file: string, named: boolean): unknown {
 }
 
 /** Parses the file's text; a syntax error names the line and column. */
-export function parseConfigText(text: string, source: string): unknown {
+function parseConfigText(text: string, source: string): unknown {
   if (text.trim() === '') {
     throw new ConfigError([{ source, key: '', sentence: `${source}: the file is empty; write a JSON object ({} for every default)` }]);
   }
