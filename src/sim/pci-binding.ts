@@ -1,0 +1,150 @@
+// Binding and unbinding PCI devices, and what each kind of driver does when it binds: vfio-pci
+// opens /dev/vfio/<group> and claims the boot VGA's aperture, a DRM driver creates /dev/dri nodes
+// and maybe a framebuffer. Matching follows pci_match_device: a driver_override names the only
+// driver that may bind (whatever its id table says); otherwise dynamic ids, then the static table.
+
+import { addFramebuffer, removeFirmwareFb, removeFramebuffersOf } from './console-model';
+import { KernelContext, KernelError } from './kernel-context';
+import { idMatches, PciIdEntry } from './pci-id-match';
+import { PciDeviceSpec } from './scenario';
+import { pciDriverDir, vfioGroupNode } from './sysfs-layout';
+
+export const VFIO_PCI = 'vfio-pci';
+
+export function driverMatches(k: KernelContext, address: string, driver: string): boolean {
+  const dev = k.device(address);
+  if (!dev) return false;
+  const override = k.state.overrides[address];
+  if (override !== undefined) return override === driver;
+  if ((k.state.dynIds[driver] ?? []).some((e) => idMatches(e, dev))) return true;
+  return k.staticIds(driver).some((e) => idMatches(e, dev));
+}
+
+/** True when the driver's static table already covers the id (new_id then says EEXIST). */
+export function staticTableCovers(k: KernelContext, driver: string, id: PciIdEntry): boolean {
+  const probe = {
+    vendor: id.vendor.toString(16).padStart(4, '0'),
+    device: id.device.toString(16).padStart(4, '0'),
+    subsystemVendor: 'ffff',
+    subsystemDevice: 'ffff',
+    class: id.class.toString(16).padStart(6, '0'),
+  };
+  return k.staticIds(driver).some((e) => idMatches(e, probe));
+}
+
+export type ProbeOutcome = 'bound' | 'refused';
+
+/**
+ * One driver's probe of one device, as really_probe does it: a device in a group held by a process
+ * refuses host drivers with EBUSY (the IOMMU domain is owned); a probe that fails leaves the device
+ * unbound ("refused"), which callers report or swallow as the kernel does.
+ */
+export function probe(k: KernelContext, address: string, driver: string): ProbeOutcome {
+  const dev = k.device(address);
+  if (!dev) throw new KernelError('ENODEV', `no PCI device ${address}`);
+  if (driver !== VFIO_PCI && dev.iommuGroup !== null && k.state.heldGroups[String(dev.iommuGroup)]) {
+    throw new KernelError('EBUSY', `IOMMU group ${dev.iommuGroup} is owned by a user of vfio`);
+  }
+  if (driver === VFIO_PCI && (k.isBridge(dev) || dev.iommuGroup === null)) return 'refused';
+  if (k.faults.refuses(driver, address)) return 'refused';
+  bind(k, dev, driver);
+  return 'bound';
+}
+
+export function bind(k: KernelContext, dev: PciDeviceSpec, driver: string): void {
+  const dir = k.deviceDir(dev.address);
+  k.state.drivers[dev.address] = driver;
+  k.tree.link(`${dir}/driver`, pciDriverDir(driver));
+  k.tree.link(`${pciDriverDir(driver)}/${dev.address}`, dir);
+  const drm = k.driver(driver)?.driver.drm ?? null;
+  if (driver === VFIO_PCI && dev.iommuGroup !== null) k.tree.file(vfioGroupNode(dev.iommuGroup), '');
+  if (drm) createDrmNodes(k, dev);
+  if (drm?.fbdev) addFramebuffer(k, drm.fbName, dev.address, dir);
+  if ((driver === VFIO_PCI || drm) && dev.bootVga && !k.booting) removeFirmwareFb(k);
+}
+
+export function unbind(k: KernelContext, dev: PciDeviceSpec): void {
+  const driver = k.state.drivers[dev.address];
+  if (driver === undefined) return;
+  const dir = k.deviceDir(dev.address);
+  delete k.state.drivers[dev.address];
+  k.tree.remove(`${dir}/driver`);
+  k.tree.remove(`${pciDriverDir(driver)}/${dev.address}`);
+  const drm = k.driver(driver)?.driver.drm ?? null;
+  if (drm) {
+    removeDrmNodes(k, dev);
+    removeFramebuffersOf(k, dev.address, dir);
+  }
+  if (driver === VFIO_PCI && dev.iommuGroup !== null) {
+    const stillOnVfio = k.groupMembers(dev.iommuGroup).some((m) => k.state.drivers[m.address] === VFIO_PCI);
+    if (!stillOnVfio) k.tree.remove(vfioGroupNode(dev.iommuGroup));
+  }
+}
+
+/**
+ * device_attach for an unbound device (drivers_probe, a driver registering, new_id): the first
+ * registered driver that matches probes it. Drivers that probe asynchronously queue the probe;
+ * `onlyDriver` limits the search to one driver (driver registration).
+ */
+export function attach(k: KernelContext, address: string, onlyDriver?: string): void {
+  if (k.state.drivers[address] !== undefined) return;
+  if (k.state.pending.some((p) => p.address === address)) return;
+  const candidates = onlyDriver ? [onlyDriver] : k.state.pciDrivers;
+  const driver = candidates.find((d) => k.isRegistered(d) && driverMatches(k, address, d));
+  if (!driver) return;
+  const delay = k.state.zeroDelays ? 0 : (k.driver(driver)?.driver.probeDelayMs ?? 0);
+  if (delay > 0) {
+    const pending = { address, driver, dueAt: k.now + delay };
+    k.state.pending.push(pending);
+    k.queued.push(pending);
+    return;
+  }
+  probe(k, address, driver);
+}
+
+/** Completes queued probes that are due; a probe whose device or driver changed meanwhile is dropped. */
+export function settleProbes(k: KernelContext): void {
+  const due = k.state.pending.filter((p) => p.dueAt <= k.now);
+  if (due.length === 0) return;
+  k.state.pending = k.state.pending.filter((p) => p.dueAt > k.now);
+  for (const p of due) {
+    if (k.state.drivers[p.address] !== undefined || !k.isRegistered(p.driver) || !driverMatches(k, p.address, p.driver)) continue;
+    try {
+      probe(k, p.address, p.driver);
+    } catch (e) {
+      // An asynchronous probe has no writer to report to: the device just stays unbound.
+      if (!(e instanceof KernelError)) throw e;
+    }
+  }
+}
+
+function createDrmNodes(k: KernelContext, dev: PciDeviceSpec): void {
+  const used = Object.values(k.state.drmMinors);
+  let minor = 0;
+  while (used.includes(minor)) minor++;
+  k.state.drmMinors[dev.address] = minor;
+  const dir = k.deviceDir(dev.address);
+  for (const node of [`card${minor}`, `renderD${128 + minor}`]) {
+    k.tree.file(`dev/dri/${node}`, '');
+    k.tree.link(`${dir}/drm/${node}/device`, dir);
+    k.tree.file(`${dir}/drm/${node}/dev`, `226:${node.startsWith('card') ? minor : 128 + minor}\n`);
+    k.tree.link(`sys/class/drm/${node}`, `${dir}/drm/${node}`);
+  }
+  k.tree.link(`dev/dri/by-path/pci-${dev.address}-card`, `dev/dri/card${minor}`);
+  k.tree.link(`dev/dri/by-path/pci-${dev.address}-render`, `dev/dri/renderD${128 + minor}`);
+}
+
+function removeDrmNodes(k: KernelContext, dev: PciDeviceSpec): void {
+  const minor = k.state.drmMinors[dev.address];
+  if (minor === undefined) return;
+  delete k.state.drmMinors[dev.address];
+  const dir = k.deviceDir(dev.address);
+  for (const node of [`card${minor}`, `renderD${128 + minor}`]) {
+    k.tree.remove(`dev/dri/${node}`);
+    k.tree.remove(`sys/class/drm/${node}`);
+  }
+  k.tree.remove(`${dir}/drm`);
+  k.tree.remove(`dev/dri/by-path/pci-${dev.address}-card`);
+  k.tree.remove(`dev/dri/by-path/pci-${dev.address}-render`);
+  if (Object.keys(k.state.drmMinors).length === 0) k.tree.remove('dev/dri');
+}

@@ -1,0 +1,172 @@
+// What a simulated host is made of. A scenario file (JSON, docs/scenario-format.md) is a
+// ScenarioFile; loading validates it and fills defaults, giving a Scenario that the tree builder
+// and the kernel emulator read. Everything here is plain data.
+
+export type FirmwareFramebufferKind = 'efi-framebuffer' | 'simple-framebuffer' | 'vesa-framebuffer' | 'none';
+
+/**
+ * How the firmware framebuffer's platform device stands at boot:
+ * "bound-with-fb": bound to its driver and scanning out (fb "EFI VGA"); "bound": bound but a DRM
+ * driver took the screen over; "unbound": device present, no driver; "removed": the kernel already
+ * removed the device (a DRM driver or vfio-pci claimed the boot VGA's aperture).
+ */
+export type FirmwareFramebufferState = 'bound-with-fb' | 'bound' | 'unbound' | 'removed';
+
+export interface DrmSpec {
+  /** The driver registers a framebuffer device (fbdev emulation) when it binds: fbcon can use it. */
+  fbdev: boolean;
+  /** /proc/fb name of that framebuffer; default "<driver>drmfb" as DRM names it. */
+  fbName: string;
+}
+
+export interface DriverSpec {
+  /** PCI driver name as it appears in sys/bus/pci/drivers ("snd_hda_intel", "vfio-pci"). */
+  name: string;
+  /** Match table: "vendor:device" or "vendor:device:classprefix", hex, "*" for any ("*:*:0403"). */
+  ids: string[];
+  /** Probes on registration and drivers_probe complete this long after the write returns. */
+  probeDelayMs: number;
+  /** A DRM driver: binding creates dev/dri nodes (and a framebuffer with fbdev). */
+  drm: DrmSpec | null;
+}
+
+export interface ModuleSpec {
+  name: string;
+  loaded: boolean;
+  /** Built into the kernel: always "loaded", no sys/module/<name>/refcnt, cannot be unloaded. */
+  builtin: boolean;
+  /** Modules this one needs (loaded first; they list this one as a holder). */
+  deps: string[];
+  /** Modules modprobe also loads after this one (modprobe.d "softdep post"). */
+  softdepsPost: string[];
+  /** Users other than holder modules (open device files, fbcon...): unload fails while > 0. */
+  refcnt: number;
+  drivers: DriverSpec[];
+}
+
+export interface PciDeviceSpec {
+  /** "0000:01:00.0" */
+  address: string;
+  vendor: string;
+  device: string;
+  subsystemVendor: string;
+  subsystemDevice: string;
+  /** Six hex digits: "030000". */
+  class: string;
+  revision: string;
+  /** Upstream bridge's address, or null for a device on the root bus. */
+  parent: string | null;
+  /** IOMMU group number, or null when the scenario has no IOMMU. */
+  iommuGroup: number | null;
+  /** Driver bound at boot, or null. */
+  driver: string | null;
+  bootVga: boolean;
+  irq: number;
+  numaNode: number;
+  /** A human label for people reading the scenario (not shown by the kernel). */
+  label: string;
+}
+
+export interface CpuSpec {
+  vendor: 'intel' | 'amd';
+  model: string;
+  sockets: number;
+  coresPerSocket: number;
+  threadsPerCore: 1 | 2;
+  /** Intel hybrid (P-cores with 2 threads, E-cores with 1); replaces coresPerSocket/threadsPerCore. */
+  hybrid: { performanceCores: number; efficiencyCores: number } | null;
+  /** "spread": cpuN and cpuN+cores are siblings (typical x86 BIOS order); "adjacent": 2n and 2n+1. */
+  siblings: 'spread' | 'adjacent';
+  offline: number[];
+  governor: string;
+  governors: string[];
+}
+
+export interface ProcessSpec {
+  pid: number;
+  comm: string;
+  cmdline: string[];
+  /** Absolute paths the process holds open ("/dev/dri/card0"), as its fd links read. */
+  fds: string[];
+  threads: { tid: number; comm: string }[];
+}
+
+export interface Scenario {
+  name: string;
+  description: string;
+  kernel: { release: string; cmdline: string };
+  cpu: CpuSpec;
+  /** IOMMU group type ("DMA-FQ", "identity"...); null: the IOMMU is off and there are no groups. */
+  iommuGroupType: string | null;
+  modules: ModuleSpec[];
+  devices: PciDeviceSpec[];
+  firmwareFramebuffer: { kind: FirmwareFramebufferKind; state: FirmwareFramebufferState };
+  /** fbcon built in (registers a vtconsole as soon as a framebuffer exists). */
+  fbcon: boolean;
+  /** Console drivers at boot by vtcon number; null leaves a number free. */
+  vtconsoles: (string | null)[];
+  processes: ProcessSpec[];
+  displayManager: { unit: string; name: string } | null;
+  /** IRQ numbers with a proc/irq/<n>/smp_affinity_list (devices' irqs are added). */
+  irqs: number[];
+}
+
+/** The name fbcon's vtconsole has; consoles are found by this name, never by number. */
+export const FBCON_NAME = '(M) frame buffer device';
+
+export const FIRMWARE_FB_NAMES: Record<Exclude<FirmwareFramebufferKind, 'none'>, string> = {
+  'efi-framebuffer': 'EFI VGA',
+  'simple-framebuffer': 'simple',
+  'vesa-framebuffer': 'VESA VGA',
+};
+
+/** The shape of a scenario file: what validation accepts before defaults are filled in. */
+export interface ScenarioFile {
+  name: string;
+  description: string;
+  kernel?: { release?: string; cmdline?: string };
+  cpu: {
+    vendor: 'intel' | 'amd';
+    model: string;
+    sockets?: number;
+    coresPerSocket?: number;
+    threadsPerCore?: 1 | 2;
+    hybrid?: { performanceCores: number; efficiencyCores: number };
+    siblings?: 'spread' | 'adjacent';
+    offline?: number[];
+    governor?: string;
+    governors?: string[];
+  };
+  iommu?: { groupType?: string } | false;
+  vfio?: { loaded: boolean };
+  modules?: {
+    name: string;
+    loaded?: boolean;
+    builtin?: boolean;
+    deps?: string[];
+    softdepsPost?: string[];
+    refcnt?: number;
+    drivers?: { name: string; ids?: string[]; probeDelayMs?: number; drm?: { fbdev?: boolean; fbName?: string } }[];
+  }[];
+  devices: {
+    address: string;
+    vendor: string;
+    device: string;
+    subsystemVendor?: string;
+    subsystemDevice?: string;
+    class: string;
+    revision?: string;
+    parent?: string | null;
+    iommuGroup?: number;
+    driver?: string | null;
+    bootVga?: boolean;
+    irq?: number;
+    numaNode?: number;
+    label?: string;
+  }[];
+  firmwareFramebuffer?: { kind: FirmwareFramebufferKind; state?: FirmwareFramebufferState };
+  consoles?: { fbcon?: boolean; vtconsoles?: (string | null)[] };
+  processes?: { pid: number; comm: string; cmdline?: string[]; fds?: string[]; threads?: { tid: number; comm: string }[] }[];
+  displayManager?: { unit: string; name: string } | null;
+  irqs?: number[];
+}

@@ -1,0 +1,153 @@
+// The emulator's memory. The tree shows the kernel's state; this file keeps what the tree cannot
+// say by itself (registration order, dynamic ids, probes in flight, console numbering). It lives in
+// the tree's marker directory so that every process working on one simulated host (the test, the
+// daemon under test, a restarted daemon) sees the same kernel. Writers take a lock file around a
+// read-modify-write; every change is synchronous inside it.
+
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { PciIdEntry } from './pci-id-match';
+import { Scenario } from './scenario';
+
+export const MARKER_DIR = '.gpu-hookd-sim';
+
+export interface PendingProbe {
+  address: string;
+  driver: string;
+  /** Epoch ms when the probe completes. */
+  dueAt: number;
+}
+
+export interface Framebuffer {
+  index: number;
+  name: string;
+  /** A PCI address or a platform device name ("efi-framebuffer.0"). */
+  owner: string;
+}
+
+export interface Vtconsole {
+  index: number;
+  name: string;
+  bound: boolean;
+}
+
+export interface GroupHolder {
+  pid: number;
+  comm: string;
+}
+
+export interface SimState {
+  version: 1;
+  zeroDelays: boolean;
+  /** Bound driver per PCI address (absent: unbound). */
+  drivers: Record<string, string>;
+  /** driver_override per PCI address (absent: "(null)"). */
+  overrides: Record<string, string>;
+  /** Loaded modules in load order (built-ins included). */
+  modules: string[];
+  /** Registered PCI drivers in registration order: the order drivers_probe tries them. */
+  pciDrivers: string[];
+  dynIds: Record<string, PciIdEntry[]>;
+  pending: PendingProbe[];
+  framebuffers: Framebuffer[];
+  vtconsoles: Vtconsole[];
+  firmwareFb: { present: boolean; bound: boolean } | null;
+  /** DRM minor per PCI address of a bound DRM driver. */
+  drmMinors: Record<string, number>;
+  offlineCpus: number[];
+  /** IOMMU groups held open by a process (a VM's QEMU). */
+  heldGroups: Record<string, GroupHolder>;
+}
+
+export class SimPaths {
+  readonly marker: string;
+  readonly scenario: string;
+  readonly state: string;
+  readonly faults: string;
+  readonly lock: string;
+  /** Exists while probes are in flight: lets readers settle them with one stat. */
+  readonly pendingFlag: string;
+
+  constructor(readonly root: string) {
+    this.marker = path.join(root, MARKER_DIR);
+    this.scenario = path.join(this.marker, 'scenario.json');
+    this.state = path.join(this.marker, 'state.json');
+    this.faults = path.join(this.marker, 'faults.json');
+    this.lock = path.join(this.marker, 'lock');
+    this.pendingFlag = path.join(this.marker, 'probes-pending');
+  }
+}
+
+export function readScenarioOf(paths: SimPaths): Scenario {
+  return JSON.parse(fs.readFileSync(paths.scenario, 'utf8')) as Scenario;
+}
+
+export function readState(paths: SimPaths): SimState {
+  return JSON.parse(fs.readFileSync(paths.state, 'utf8')) as SimState;
+}
+
+/**
+ * Saves the state in place with one write at offset 0, padded with spaces to the old length: a
+ * process killed at any point leaves either the old or the new JSON (whitespace is ignored), and
+ * it costs far less than a temp file and a rename on every emulated write.
+ */
+export function writeState(paths: SimPaths, state: SimState, hadPending: boolean): void {
+  const text = JSON.stringify(state);
+  const fd = fs.openSync(paths.state, fs.constants.O_RDWR | fs.constants.O_CREAT);
+  try {
+    fs.writeSync(fd, text.padEnd(fs.fstatSync(fd).size, ' '), 0);
+  } finally {
+    fs.closeSync(fd);
+  }
+  if (state.pending.length > 0 && !hadPending) fs.writeFileSync(paths.pendingFlag, '');
+  if (state.pending.length === 0 && hadPending) fs.rmSync(paths.pendingFlag, { force: true });
+}
+
+const LOCK_WAIT_MS = 10_000;
+const sleeper = new Int32Array(new SharedArrayBuffer(4));
+
+/**
+ * Runs `work` holding the host's lock file (created exclusively, holding our pid). A lock left by
+ * a process that died (SIGKILL mid-write) is taken over.
+ */
+export function withLock<T>(paths: SimPaths, work: () => T): T {
+  const started = Date.now();
+  for (;;) {
+    try {
+      fs.writeFileSync(paths.lock, String(process.pid), { flag: 'wx' });
+      break;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+      if (lockOwnerIsGone(paths)) {
+        fs.rmSync(paths.lock, { force: true });
+        continue;
+      }
+      if (Date.now() - started > LOCK_WAIT_MS) {
+        throw new Error(`simulated host ${paths.root} stayed locked for ${LOCK_WAIT_MS} ms by ${paths.lock}: remove it if no process uses the host`);
+      }
+      Atomics.wait(sleeper, 0, 0, 1);
+    }
+  }
+  try {
+    return work();
+  } finally {
+    fs.unlinkSync(paths.lock);
+  }
+}
+
+function lockOwnerIsGone(paths: SimPaths): boolean {
+  let pid: number;
+  try {
+    pid = Number(fs.readFileSync(paths.lock, 'utf8'));
+  } catch {
+    return false;
+  }
+  if (!Number.isInteger(pid) || pid <= 0) return false;
+  if (pid === process.pid) return false;
+  try {
+    process.kill(pid, 0);
+    return false;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'ESRCH';
+  }
+}
