@@ -65,7 +65,9 @@ export class GpuService extends EventEmitter<GpuServiceEvents> {
   /** Finishes or undoes a transition a crash interrupted, scans the GPUs, and gives back GPUs of VMs that are gone. */
   async start(): Promise<void> {
     const recovery = await this.opts.engine.recover();
-    if (recovery.recovered) this.opts.log.warn({ event: 'recovered', ...recovery }, 'an interrupted transition was undone');
+    for (const t of recovery.transitions) {
+      this.opts.log.warn({ event: 'recovered', transition: t }, 'a transition interrupted by a crash was undone');
+    }
     this.rescan();
     await this.reconcileOwners();
   }
@@ -97,12 +99,21 @@ export class GpuService extends EventEmitter<GpuServiceEvents> {
       iommuGroup: fresh.group.id ?? '',
       functions: fresh.functions.map((f) => f.address),
       drivers: Object.fromEntries(fresh.functions.map((f) => [f.address, f.driver ?? ''])),
-      hostDrivers: this.opts.engine.recordedHostDrivers(address),
+      hostDrivers: this.recordedHostDrivers(address),
       mode: state.mode,
       owner: own?.vm ?? '',
       lastError: state.lastError,
       bootVga: fresh.bootVga,
     };
+  }
+
+  private recordedHostDrivers(address: string): Record<string, string> {
+    try {
+      const record = this.opts.engine.records.load(address);
+      return Object.fromEntries((record?.functions ?? []).map((f) => [f.address, f.driver ?? '']));
+    } catch {
+      return {};
+    }
   }
 
   /** One line for `systemctl status` and the Status property. */
@@ -224,7 +235,7 @@ export class GpuService extends EventEmitter<GpuServiceEvents> {
     this.emit('gpu-changed', address);
     this.emit('transition-started', address, kind, owner);
     const onStep = (e: StepEvent): void => {
-      if (e.phase === 'finished') this.emit('step-finished', address, e.description, e.ms ?? 0);
+      if (e.phase === 'do' && e.status === 'finished') this.emit('step-finished', address, e.description, e.ms ?? 0);
     };
     try {
       const run = kind === 'detach' ? this.opts.engine.detach(address, { owner, onStep }) : this.opts.engine.attach(address, { onStep });
@@ -237,7 +248,9 @@ export class GpuService extends EventEmitter<GpuServiceEvents> {
       const err = toServiceError(e);
       state.lastError = err.message;
       this.refreshGpu(state);
-      state.mode = (e as { restored?: boolean }).restored === false ? 'failed' : modeFromKernel(state.gpu);
+      // The engine keeps the journal only when its rollback failed: then the host is not as it was.
+      const unrestored = Boolean((e as { details?: { journal?: string } }).details?.journal);
+      state.mode = unrestored ? 'failed' : modeFromKernel(state.gpu);
       this.emit('gpu-changed', address);
       this.emit('transition-finished', address, kind, false, err.message);
       throw err;

@@ -22,13 +22,12 @@ export function toServiceError(e: unknown): ServiceError {
   if (e instanceof ServiceError) return e;
   if (e instanceof InvalidPciAddressError || e instanceof DomainXmlError) return new ServiceError('InvalidArgument', e.message);
   if (e instanceof HostTimeoutError) return new ServiceError('Timeout', e.message);
-  const err = e as { kind?: unknown; name?: unknown; message?: unknown; cause?: unknown } | undefined;
+  const err = e as { kind?: unknown; code?: unknown; name?: unknown; message?: unknown; cause?: unknown } | undefined;
   const message = typeof err?.message === 'string' && err.message ? err.message : String(e);
-  // Errors from lower layers may carry a kind of their own (the engine marks non-viable groups, unknown
-  // devices and timeouts); honour it when it is one of ours.
-  if (typeof err?.kind === 'string' && KINDS.has(err.kind as ServiceErrorKind)) {
-    return new ServiceError(err.kind as ServiceErrorKind, message);
-  }
+  // The engine's EngineError carries a code of the same vocabulary (non-viable groups, unknown devices,
+  // timeouts): honour it.
+  const kind = err?.name === 'EngineError' ? err.code : err?.kind;
+  if (typeof kind === 'string' && KINDS.has(kind as ServiceErrorKind)) return new ServiceError(kind as ServiceErrorKind, message);
   if (err?.cause instanceof HostTimeoutError) return new ServiceError('Timeout', message);
   if (e instanceof HostWriteError || e instanceof ModuleError) return new ServiceError('Failed', message);
   return new ServiceError('Failed', message);

@@ -1,0 +1,125 @@
+#!/usr/bin/env node
+// gpu-hookd: the systemd service. Reads the config (file < environment < flags), starts the daemon,
+// follows config edits live, tells systemd READY/STATUS/WATCHDOG/STOPPING, and on SIGTERM stops
+// between transitions, never in the middle of one.
+
+import { readFileSync } from 'node:fs';
+import * as path from 'node:path';
+import { ConfigError, DAEMON_USAGE, loadConfig, parseDaemonArgs, type ResolvedConfig } from './config';
+import { watchConfig } from './config-watcher';
+import { createLogger, setLogLevel } from './logger';
+import { createNotifier } from './sd-notify';
+import { startDaemon, type RunningDaemon } from './daemon';
+import { LOG_CONTROL_PATH, LogControlInterface } from '../dbus/log-control';
+import { engineTimeouts } from './engine-timeouts';
+
+export function packageVersion(): string {
+  for (const candidate of ['../../../package.json', '../../package.json']) {
+    try {
+      return (JSON.parse(readFileSync(path.join(__dirname, candidate), 'utf8')) as { version: string }).version;
+    } catch {
+      // try the next layout (installed package vs. source checkout)
+    }
+  }
+  return 'unknown';
+}
+
+async function main(argv: string[]): Promise<number> {
+  let args;
+  let config: ResolvedConfig;
+  try {
+    args = parseDaemonArgs(argv);
+    if (args.help) {
+      process.stdout.write(`${DAEMON_USAGE}\n`);
+      return 0;
+    }
+    config = loadConfig({ env: process.env, args });
+  } catch (e) {
+    process.stderr.write(`gpu-hookd: ${(e as Error).message}\n`);
+    return e instanceof ConfigError ? 78 /* EX_CONFIG: systemd shows it as a config error */ : 2;
+  }
+
+  const log = createLogger({ level: config.log.level });
+  const notifier = createNotifier(process.env, { onError: (e) => log.warn({ event: 'sd-notify', err: e.message }, 'could not notify systemd') });
+  if (!config.file.found) log.info({ event: 'config', path: config.file.path }, `no config file at ${config.file.path}: using defaults`);
+
+  let current = config;
+  let daemon: RunningDaemon;
+  try {
+    daemon = await startDaemon({
+      root: config.host.root,
+      busAddress: config.bus.address,
+      stateDir: config.state.dir,
+      accessGroup: config.access.group,
+      version: packageVersion(),
+      log,
+      notifier,
+      timeouts: engineTimeouts(config),
+      reloadConfig: async () => {
+        current = loadConfig({ env: process.env, args });
+        applyConfig(current);
+      },
+    });
+  } catch (e) {
+    log.fatal({ event: 'start-failed', err: (e as Error).message }, `gpu-hookd could not start: ${(e as Error).message}`);
+    return 1;
+  }
+  daemon.bus.bus.export(LOG_CONTROL_PATH, new LogControlInterface(log));
+
+  function applyConfig(next: ResolvedConfig): void {
+    setLogLevel(log, next.log.level);
+    daemon.bus.access.setGroup(next.access.group);
+    if (next.host.root !== config.host.root || next.bus.address !== config.bus.address || next.state.dir !== config.state.dir) {
+      log.warn({ event: 'config' }, 'host.root, bus.address and state.dir take effect at the next start (systemctl restart gpu-hookd)');
+    }
+  }
+
+  const stopWatching = await watchConfig(
+    config.file.path,
+    (next) => {
+      current = next;
+      applyConfig(next);
+      log.info({ event: 'config-reloaded', path: next.file.path }, 'config reloaded');
+    },
+    (err) => log.error({ event: 'config-invalid', key: err.key, err: err.message }, `config edit ignored, keeping the last good config: ${err.message}`),
+    { env: process.env, args },
+  ).catch((e: unknown) => {
+    log.warn({ event: 'config-watch', err: (e as Error).message }, `not watching ${config.file.path} for edits: ${(e as Error).message}`);
+    return async () => undefined;
+  });
+  const stopWatchdog = notifier.startWatchdog();
+
+  return new Promise<number>((resolve) => {
+    let stopping = false;
+    const stop = (signal: string): void => {
+      if (stopping) return;
+      stopping = true;
+      log.info({ event: 'signal', signal }, `${signal}: stopping after the transition in flight, if any`);
+      stopWatchdog();
+      void stopWatching()
+        .then(() => daemon.stop())
+        .then(
+          () => resolve(0),
+          (e: unknown) => {
+            log.error({ event: 'stop-failed', err: String(e) }, 'stopping failed');
+            resolve(1);
+          },
+        );
+    };
+    process.on('SIGTERM', () => stop('SIGTERM'));
+    process.on('SIGINT', () => stop('SIGINT'));
+    process.on('SIGHUP', () => {
+      try {
+        current = loadConfig({ env: process.env, args });
+        applyConfig(current);
+        log.info({ event: 'config-reloaded' }, 'config reloaded (SIGHUP)');
+      } catch (e) {
+        log.error({ event: 'config-invalid', err: (e as Error).message }, `config reload ignored, keeping the last good config: ${(e as Error).message}`);
+      }
+    });
+  });
+}
+
+if (require.main === module) {
+  void main(process.argv.slice(2)).then((code) => process.exit(code));
+}
