@@ -106,8 +106,13 @@ export class StandinProcess {
     return this.child.pid as number;
   }
 
-  /** Calls received so far, optionally only those of one member, in arrival order. */
-  calls(member?: string): StandinCall[] {
+  /**
+   * Calls received so far, optionally only those of one member, in arrival order. Complete for every
+   * call whose reply the test has already seen: the stand-in reports a call before it answers it, and
+   * a round trip on the channel first brings in every report written before.
+   */
+  async calls(member?: string): Promise<StandinCall[]> {
+    await this.request('ping', null);
     return this.received.filter((c) => member === undefined || c.member === member);
   }
 
@@ -209,6 +214,7 @@ export async function serveStandin(busName: string, setup: (bus: dbus.MessageBus
   const commands: Commands = {
     ...setup(bus),
     failNext: (rule: FailRule) => void rules.push({ ...rule }),
+    ping: () => null,
   };
   const reply = await bus.requestName(busName, dbus.NameFlag.DO_NOT_QUEUE);
   if (reply !== dbus.RequestNameReply.PRIMARY_OWNER) throw new Error(`could not own ${busName} on ${address} (reply ${reply}): is another stand-in running?`);

@@ -60,7 +60,7 @@ describe('private system-like bus (real dbus-daemon)', function () {
     const result = await runAsUser(unprivileged, 'dbus-send', dbusSendArgs(bus, 'org.freedesktop.systemd1', MANAGER, ...STOP_DM));
     assert.notEqual(result.code, 0);
     assert.match(result.stderr, /org\.freedesktop\.DBus\.Error\.AccessDenied/);
-    assert.deepEqual(systemd.calls('StopUnit'), []);
+    assert.deepEqual(await systemd.calls('StopUnit'), []);
   });
 
   it('lets an unprivileged user read properties', async () => {

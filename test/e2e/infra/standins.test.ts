@@ -117,10 +117,17 @@ describe('systemd and logind stand-ins on the private bus', function () {
       const job = (await manager.StartUnit('display-manager.service', 'replace')) as string;
       assert.equal((await jobsRemoved.next((s) => s[1] === job))[3], 'done');
       assert.equal(await unitProperty('gdm.service', 'org.freedesktop.systemd1.Unit', 'SubState'), 'running');
-      const call = await systemd.waitForCall('StartUnit');
+      const [call] = await systemd.calls('StartUnit');
       assert.deepEqual(call.args, ['display-manager.service', 'replace']);
       assert.equal(call.interface, 'org.freedesktop.systemd1.Manager');
       assert.equal(call.path, SYSTEMD_PATH);
+    });
+
+    it('calls() is complete for every call whose reply the test has seen', async () => {
+      for (const unit of ['init.scope', 'user.slice', 'system.slice']) {
+        await manager.GetUnit(unit);
+        assert.deepEqual((await systemd.calls('GetUnit')).at(-1)?.args, [unit]);
+      }
     });
 
     it('GetUnit resolves an alias to the unit\'s own object; an unknown unit is NoSuchUnit', async () => {
