@@ -6,7 +6,7 @@
 
 import * as dbus from 'dbus-next';
 import { type PrivateBus } from './private-bus';
-import { StandinProcess, busLabelEscape, runStandinMain, standinPolicy } from './standin-channel';
+import { StandinProcess, busLabelEscape, launchStandin, runStandinMain } from './standin-channel';
 
 export const LOGIND_BUS_NAME = 'org.freedesktop.login1';
 export const LOGIND_PATH = '/org/freedesktop/login1';
@@ -65,17 +65,10 @@ export interface LogindStandinOptions {
 }
 
 /** Installs the stand-in's bus policy, starts it and creates its sessions. Stop it with stop(). */
-export async function startLogindStandin(bus: PrivateBus, options: LogindStandinOptions = {}): Promise<LogindStandin> {
-  await bus.addPolicy('gpu-hookd-test-login1.conf', standinPolicy(LOGIND_BUS_NAME));
-  const standin = new LogindStandin(bus);
-  try {
-    await standin.ready();
+export function startLogindStandin(bus: PrivateBus, options: LogindStandinOptions = {}): Promise<LogindStandin> {
+  return launchStandin(bus, LOGIND_BUS_NAME, () => new LogindStandin(bus), async (standin) => {
     for (const session of options.sessions ?? []) await standin.setSession(session);
-    return standin;
-  } catch (e) {
-    await standin.stop();
-    throw e;
-  }
+  });
 }
 
 // ---- the stand-in process ----

@@ -185,6 +185,23 @@ export class StandinProcess {
   }
 }
 
+/**
+ * Installs the stand-in's policy for `busName` on the bus, starts it with `make`, then lets `setup`
+ * script it; if any of that fails, the stand-in is stopped again.
+ */
+export async function launchStandin<T extends StandinProcess>(bus: PrivateBus, busName: string, make: () => T, setup: (standin: T) => Promise<void>): Promise<T> {
+  await bus.addPolicy(`gpu-hookd-test-${busName}.conf`, standinPolicy(busName));
+  const standin = make();
+  try {
+    await standin.ready();
+    await setup(standin);
+    return standin;
+  } catch (e) {
+    await standin.stop();
+    throw e;
+  }
+}
+
 // ---- stand-in side ----
 
 /**

@@ -9,7 +9,7 @@
 
 import * as dbus from 'dbus-next';
 import { type PrivateBus } from './private-bus';
-import { StandinProcess, busLabelEscape, runStandinMain, standinPolicy } from './standin-channel';
+import { StandinProcess, busLabelEscape, launchStandin, runStandinMain } from './standin-channel';
 
 export const SYSTEMD_BUS_NAME = 'org.freedesktop.systemd1';
 export const SYSTEMD_PATH = '/org/freedesktop/systemd1';
@@ -96,20 +96,12 @@ export interface SystemdStandinOptions {
 }
 
 /** Installs the stand-in's bus policy, starts it and creates its units. Stop it with stop(). */
-export async function startSystemdStandin(bus: PrivateBus, options: SystemdStandinOptions = {}): Promise<SystemdStandin> {
-  await bus.addPolicy('gpu-hookd-test-systemd1.conf', standinPolicy(SYSTEMD_BUS_NAME));
-  const standin = new SystemdStandin(bus);
-  try {
-    await standin.ready();
-    const wanted = options.units ?? [];
-    for (const unit of [...DEFAULT_UNITS.filter((d) => !wanted.some((u) => u.name === d.name)), ...wanted]) {
-      await standin.setUnit(unit);
-    }
-    return standin;
-  } catch (e) {
-    await standin.stop();
-    throw e;
-  }
+export function startSystemdStandin(bus: PrivateBus, options: SystemdStandinOptions = {}): Promise<SystemdStandin> {
+  const wanted = options.units ?? [];
+  const units = [...DEFAULT_UNITS.filter((d) => !wanted.some((u) => u.name === d.name)), ...wanted];
+  return launchStandin(bus, SYSTEMD_BUS_NAME, () => new SystemdStandin(bus), async (standin) => {
+    for (const unit of units) await standin.setUnit(unit);
+  });
 }
 
 // ---- the stand-in process ----
