@@ -55,19 +55,23 @@ export interface BusPaths {
 
 /** The private bus's configuration, derived from the system bus's; fails if an expected element is missing. */
 export function privateSystemBusConfig(systemConf: string, paths: BusPaths): string {
-  let conf = systemConf;
-  const edit = (what: string, pattern: RegExp, replacement: string): void => {
-    if (!pattern.test(conf)) {
-      throw new Error(`${SYSTEM_BUS_CONFIG} has no ${what}: the private test bus cannot be derived from it; check the dbus package`);
+  const elements: [string, RegExp][] = [
+    // Kept as it is: the bus must stay a system bus, with the system bus's policy semantics.
+    ['<type>system</type>', /<type>system<\/type>/],
+    ['<listen>', /<listen>[^<]*<\/listen>/],
+    ['<pidfile>', /<pidfile>[^<]*<\/pidfile>/],
+    ['<includedir>', /<includedir>[^<]*<\/includedir>/],
+  ];
+  for (const [what, pattern] of elements) {
+    if (!pattern.test(systemConf)) {
+      throw new Error(`${SYSTEM_BUS_CONFIG} has no ${what} element: the private test bus cannot be derived from it; check the dbus package`);
     }
-    conf = conf.replace(pattern, replacement);
-  };
-  edit('<listen> element', /<listen>[^<]*<\/listen>/, `<listen>unix:path=${xmlText(paths.socketPath)}</listen>`);
-  edit('<pidfile> element', /<pidfile>[^<]*<\/pidfile>/, `<pidfile>${xmlText(paths.pidFile)}</pidfile>`);
-  edit('<type>system</type> element', /<type>system<\/type>/, '<type>system</type>'); // kept: the bus must stay a system bus
-  edit('policy <includedir> element', /<includedir>[^<]*<\/includedir>/, '<!--policy dir-->');
+  }
   const service = paths.serviceDir ? `\n  <servicedir>${xmlText(paths.serviceDir)}</servicedir>` : '';
-  conf = conf
+  return systemConf
+    .replace(/<listen>[^<]*<\/listen>/, `<listen>unix:path=${xmlText(paths.socketPath)}</listen>`)
+    .replace(/<pidfile>[^<]*<\/pidfile>/, `<pidfile>${xmlText(paths.pidFile)}</pidfile>`)
+    .replace(/<includedir>[^<]*<\/includedir>/, '<!--policy dir-->')
     .replace(/<includedir>[^<]*<\/includedir>/g, '')
     .replace('<!--policy dir-->', `<includedir>${xmlText(paths.policyDir)}</includedir>${service}`)
     .replace(/<fork\s*\/>/g, '')
@@ -75,7 +79,6 @@ export function privateSystemBusConfig(systemConf: string, paths: BusPaths): str
     .replace(/<standard_system_servicedirs\s*\/>/g, '')
     .replace(/<servicehelper>[^<]*<\/servicehelper>/g, '')
     .replace(/<include\b[^>]*>\s*\/etc\/dbus-1\/[^<]*<\/include>/g, '');
-  return conf;
 }
 
 function xmlText(s: string): string {

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { startPrivateSystemBus, type PrivateBus } from '../../support/private-bus';
+import { privateSystemBusConfig, startPrivateSystemBus, type PrivateBus } from '../../support/private-bus';
 import { isRunning, readFileOrUndefined, runCommand, type CommandResult } from '../../support/processes';
 import { startSystemdStandin, unitPath, type SystemdStandin } from '../../support/systemd-standin';
 import { GPUHOOKD_GROUP, ensureTestUsers, lookupUser, runAsUser, type UnixUser } from '../../support/test-users';
@@ -47,6 +47,17 @@ describe('private system-like bus (real dbus-daemon)', function () {
     const names = await asRoot(bus, 'org.freedesktop.DBus', '/org/freedesktop/DBus', 'org.freedesktop.DBus.ListNames');
     assert.equal(names.code, 0, names.stderr);
     assert.match(names.stdout, /"org\.freedesktop\.systemd1"/);
+  });
+
+  it('derives its configuration from the system bus\'s, without fork, syslog, helper or the machine\'s directories', () => {
+    const conf = fs.readFileSync(path.join(bus.configDir, 'system.conf'), 'utf8');
+    assert.match(conf, /<type>system<\/type>/);
+    assert.match(conf, /<deny send_type="method_call"\/>/);
+    assert.deepEqual(conf.match(/<includedir>[^<]*<\/includedir>/g), [`<includedir>${bus.configDir}/system.d</includedir>`]);
+    for (const gone of [/<fork\/>/, /<syslog\/>/, /<servicehelper>/, /<standard_system_servicedirs\/>/, /\/etc\/dbus-1/, /\/run\/dbus/]) {
+      assert.doesNotMatch(conf, gone);
+    }
+    assert.throws(() => privateSystemBusConfig('<busconfig/>', { socketPath: 's', pidFile: 'p', policyDir: 'd' }), /has no <type>system<\/type> element/);
   });
 
   it('runs as the system bus does: dbus-daemon has dropped to user messagebus', async () => {
