@@ -213,6 +213,8 @@ export class TransitionEngine extends EventEmitter<EngineEvents> {
       if (restored) {
         await journal.remove();
         if (createdRecord) await this.records.remove(gpu);
+      } else {
+        await journal.close();
       }
       const error = transitionError(kind, gpu, e, journal.file);
       this.log.error({ transition, gpu, kind, step: e.failed.description, restored }, error.message);

@@ -1,32 +1,45 @@
 import assert from 'node:assert/strict';
-import { parseJournal, type JournalEntry } from '../../../src/engine/journal';
+import { parseJournal, type JournalHeader } from '../../../src/engine/journal';
 
-const entry: JournalEntry = {
+const header: JournalHeader = {
   version: 1,
   id: 'abc',
   kind: 'detach',
   gpu: '0000:01:00.0',
   owner: 'win10',
-  plan: [{ kind: 'probe-driver', device: '0000:01:00.0', expect: 'vfio-pci' }],
-  inFlight: 0,
+  plan: ['a', 'b', 'c'].map((group) => ({ kind: 'wait-vfio-group', group })),
   startedAt: '2025-01-01T00:00:00.000Z',
   bootId: null,
   createdRecord: true,
 };
+const journal = (...marks: string[]): string => [JSON.stringify(header), ...marks].join('\n');
 
 describe('journal parsing', () => {
-  it('reads back what was written', () => {
-    assert.deepEqual(parseJournal(JSON.stringify(entry)), entry);
+  it('reads the header and the last step in flight', () => {
+    assert.deepEqual(parseJournal(journal('{"inFlight":0}', '{"inFlight":1}', '')), { ...header, inFlight: 1 });
+  });
+
+  it('ignores a torn last line that a crash mid-append left', () => {
+    assert.equal(parseJournal(journal('{"inFlight":0}', '{"inFlight":1}', '{"inFl')).inFlight, 1);
+    assert.equal(parseJournal(journal('{"inFlight":0}', '{"inFlight":2}')).inFlight, 0);
+  });
+
+  it('assumes every step may have started when no mark is readable', () => {
+    assert.equal(parseJournal(journal('{"inFlight":7}', '')).inFlight, 2);
   });
 
   for (const [what, bad] of [
-    ['a step index past the plan', { ...entry, inFlight: 1 }],
-    ['a malformed GPU address', { ...entry, gpu: '../../etc' }],
-    ['another version', { ...entry, version: 2 }],
-    ['a step without kind', { ...entry, plan: [{ device: '0000:01:00.0' }] }],
+    ['a malformed GPU address', { ...header, gpu: '../../etc' }],
+    ['another version', { ...header, version: 2 }],
+    ['a step without kind', { ...header, plan: [{ device: '0000:01:00.0' }] }],
+    ['an empty plan', { ...header, plan: [] }],
   ] as const) {
     it(`refuses a journal with ${what}`, () => {
-      assert.throws(() => parseJournal(JSON.stringify(bad)), /not a gpu-hookd journal/);
+      assert.throws(() => parseJournal(`${JSON.stringify(bad)}\n{"inFlight":0}\n`), /not a gpu-hookd journal/);
     });
   }
+
+  it('refuses a header cut short', () => {
+    assert.throws(() => parseJournal(JSON.stringify(header).slice(0, 40)), /not a gpu-hookd journal/);
+  });
 });
