@@ -1,18 +1,10 @@
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { ListReport } from '../../../src/cli/list-report';
 import { makeTempRoot } from '../../support/temp-root';
 import { seedLikeHost, writeFixtureHost } from '../host/fixture-host';
-
-// The compiled CLI, run as users run it: a separate process with argv, stdout, stderr and an exit code.
-const CLI = path.resolve(__dirname, '../../../src/cli/main.js');
-
-function hookctl(...args: string[]): { code: number | null; stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', timeout: 15_000 });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
-}
+import { hookctl } from './hookctl';
 
 describe('gpu-hookctl (process) over a fixture host', () => {
   let root: string;
