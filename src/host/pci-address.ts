@@ -38,16 +38,31 @@ export function slotOf(address: string): string {
   return address.slice(0, address.lastIndexOf('.'));
 }
 
-/** Builds a pci address from libvirt's <address domain='0x0000' bus='0x01' slot='0x00' function='0x0'/>. */
+/**
+ * Builds a pci address from libvirt's <address domain='0x0000' bus='0x01' slot='0x00' function='0x0'/>.
+ * libvirt reads these numbers as C's strtol with base 0 does: "0x" means hex, a leading "0" octal,
+ * anything else decimal (bus='10' is bus 0x0a). We read them the same way, so we act on the device
+ * libvirt acts on.
+ */
 export function pciAddressFromParts(domain: string, bus: string, slot: string, fn: string): string {
-  const hex = (v: string, width: number, max: number): string => {
-    const text = v.trim().toLowerCase().replace(/^0x/, '');
-    if (!/^[0-9a-f]{1,8}$/.test(text)) throw new InvalidPciAddressError(`${domain}:${bus}:${slot}.${fn}`);
-    const n = parseInt(text, 16);
-    if (n > max) throw new InvalidPciAddressError(`${domain}:${bus}:${slot}.${fn}`);
+  const shown = `${domain}:${bus}:${slot}.${fn}`;
+  const field = (v: string, width: number, max: number): string => {
+    const n = parseCNumber(v);
+    if (n === undefined || n > max) throw new InvalidPciAddressError(shown);
     return n.toString(16).padStart(width, '0');
   };
-  return `${hex(domain, 4, 0xffff)}:${hex(bus, 2, 0xff)}:${hex(slot, 2, 0x1f)}.${hex(fn, 1, 7)}`;
+  return `${field(domain, 4, 0xffff)}:${field(bus, 2, 0xff)}:${field(slot, 2, 0x1f)}.${field(fn, 1, 7)}`;
+}
+
+/** strtol(s, NULL, 0) for non-negative numbers; undefined for anything that is not entirely a number. */
+export function parseCNumber(input: string): number | undefined {
+  const s = String(input).trim().toLowerCase();
+  let n: number;
+  if (/^0x[0-9a-f]{1,8}$/.test(s)) n = parseInt(s.slice(2), 16);
+  else if (/^0[0-7]{0,11}$/.test(s)) n = parseInt(s, 8);
+  else if (/^[1-9][0-9]{0,9}$/.test(s)) n = parseInt(s, 10);
+  else return undefined;
+  return Number.isSafeInteger(n) ? n : undefined;
 }
 
 /** Keeps error messages one readable line even for hostile input. */
