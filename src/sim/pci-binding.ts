@@ -6,7 +6,7 @@
 import { addFramebuffer, removeFirmwareFb, removeFramebuffersOf } from './console-model';
 import { KernelContext, KernelError } from './kernel-context';
 import { idMatches, PciIdEntry } from './pci-id-match';
-import { PciDeviceSpec } from './scenario';
+import { DrmSpec, PciDeviceSpec } from './scenario';
 import { pciDriverDir, vfioGroupNode } from './sysfs-layout';
 
 export const VFIO_PCI = 'vfio-pci';
@@ -56,11 +56,16 @@ export function bind(k: KernelContext, dev: PciDeviceSpec, driver: string): void
   k.state.drivers[dev.address] = driver;
   k.tree.link(`${dir}/driver`, pciDriverDir(driver));
   k.tree.link(`${pciDriverDir(driver)}/${dev.address}`, dir);
-  const drm = k.driver(driver)?.driver.drm ?? null;
+  const drm = drmOf(k, dev, driver);
   if (driver === VFIO_PCI && dev.iommuGroup !== null) k.tree.file(vfioGroupNode(dev.iommuGroup), '');
   if (drm) createDrmNodes(k, dev);
   if (drm?.fbdev) addFramebuffer(k, drm.fbName, dev.address, dir);
   if ((driver === VFIO_PCI || drm) && dev.bootVga && !k.booting) removeFirmwareFb(k);
+}
+
+/** A DRM driver drives display devices only (virtio-pci also binds 9p and net functions). */
+function drmOf(k: KernelContext, dev: PciDeviceSpec, driver: string): DrmSpec | null {
+  return dev.class.startsWith('03') ? (k.driver(driver)?.driver.drm ?? null) : null;
 }
 
 export function unbind(k: KernelContext, dev: PciDeviceSpec): void {
@@ -70,7 +75,7 @@ export function unbind(k: KernelContext, dev: PciDeviceSpec): void {
   delete k.state.drivers[dev.address];
   k.tree.remove(`${dir}/driver`);
   k.tree.remove(`${pciDriverDir(driver)}/${dev.address}`);
-  const drm = k.driver(driver)?.driver.drm ?? null;
+  const drm = drmOf(k, dev, driver);
   if (drm) {
     removeDrmNodes(k, dev);
     removeFramebuffersOf(k, dev.address, dir);
