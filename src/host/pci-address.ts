@@ -1,8 +1,8 @@
 // PCI addresses arrive from D-Bus callers, domain XML and the command line. They become sysfs
 // path components, so they are validated here, before any path is built from them.
 
-const FULL = /^([0-9a-f]{4}):([0-9a-f]{2}):([0-9a-f]{2})\.([0-7])$/;
-const SHORT = /^([0-9a-f]{2}):([0-9a-f]{2})\.([0-7])$/;
+const FULL = /^([0-9a-f]{4}):([0-9a-f]{2}):([01][0-9a-f])\.([0-7])$/; // slot is 5 bits: 00-1f
+const SHORT = /^([0-9a-f]{2}):([01][0-9a-f])\.([0-7])$/;
 
 export class InvalidPciAddressError extends Error {
   constructor(readonly input: string) {
