@@ -126,6 +126,6 @@ function pickDisplayFor(address: string, group: IommuGroup): string | undefined 
 }
 
 /** "0000:02:00.0 (Intel Corporation I211 Gigabit Network Connection on igb)" */
-export function describeDevice(device: PciDevice): string {
+function describeDevice(device: PciDevice): string {
   return `${device.address} (${device.name}${device.driver ? ` on ${device.driver}` : ', no driver'})`;
 }

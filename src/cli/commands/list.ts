@@ -3,6 +3,7 @@
 // /sys/kernel/iommu_groups that passthrough guides have users paste).
 
 import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { SysfsHostIO } from '../../host/host-io';
 import { EXIT_OK, parseFlags, UsageError, type CliContext, type Command } from '../command';
 import { buildListReport, type ListReport } from '../list-report';
@@ -22,7 +23,7 @@ export const listCommand: Command = {
       root: { type: 'string', default: '/' },
       json: { type: 'boolean', default: false },
     });
-    const root = values.root;
+    const root = path.resolve(values.root);
     if (!isDirectory(root)) throw new UsageError(`--root ${root} is not a directory`);
     // Reads only: the plain HostIO serves the real and the simulated trees alike.
     let report: ListReport;

@@ -61,6 +61,9 @@ describe('gpu-hookctl (process) over a fixture host', () => {
     assert.equal(hookctl('list', '--root').stderr.split('\n')[0], 'gpu-hookctl: list: option --root needs a value');
     assert.equal(hookctl('list', '--json=yes', '--root', root).stderr.split('\n')[0], 'gpu-hookctl: list: option --json takes no value');
     assert.equal(hookctl('list', 'extra', '--root', root).stderr.split('\n')[0], 'gpu-hookctl: list: unexpected argument "extra"');
+    const relative = hookctl('list', '--json', '--root', path.relative(process.cwd(), root));
+    assert.equal(relative.code, 0);
+    assert.equal((JSON.parse(relative.stdout) as ListReport).root, root, 'a relative --root is reported absolute');
     const missing = hookctl('list', '--root', path.join(root, 'nope'));
     assert.equal(missing.code, 2);
     assert.equal(missing.stderr.split('\n')[0], `gpu-hookctl: list: --root ${path.join(root, 'nope')} is not a directory`);
@@ -84,5 +87,6 @@ describe('gpu-hookctl (process) over a fixture host', () => {
     assert.equal(r.code, 0);
     assert.match(r.stdout, /exit codes: 0 done, 1 failed \(stderr says why\), 2 wrong command line/);
     assert.match(hookctl('list', '--help').stdout, /^usage: gpu-hookctl list/);
+    assert.equal(hookctl('help', 'list').stdout, hookctl('list', '--help').stdout);
   });
 });
