@@ -35,15 +35,27 @@ export interface StepSignal {
   ms: number;
 }
 
+/** --bus wins over GPU_HOOKD_BUS; neither: undefined, the system bus. */
+export function resolveBusAddress(flag: string | undefined, env: NodeJS.ProcessEnv): string | undefined {
+  return flag || env.GPU_HOOKD_BUS || undefined;
+}
+
 export class DaemonClient {
-  private constructor(private readonly bus: dbus.MessageBus) {}
+  private constructor(
+    private readonly bus: dbus.MessageBus,
+    /** Rejects when the connection fails; every request races it, else a call on a dead bus never settles. */
+    private readonly broken: Promise<never>,
+  ) {}
 
   /** The system bus, or `address` (GPU_HOOKD_BUS / --bus: a private bus for the demo and tests). */
   static connect(address?: string): DaemonClient {
     const bus = address ? dbus.sessionBus({ busAddress: address }) : dbus.systemBus();
-    // A bus that is not there surfaces as an 'error' event on the connection; the first call reports it.
-    bus.on('error', () => undefined);
-    return new DaemonClient(bus);
+    const where = address ? `the D-Bus bus ${address}` : 'the D-Bus system bus';
+    const broken = new Promise<never>((_, reject) => {
+      bus.on('error', (e: Error) => reject(new DaemonCallError(`cannot connect to ${where} (${e.message}): is dbus running, and is the address right?`, '')));
+    });
+    broken.catch(() => undefined);
+    return new DaemonClient(bus, broken);
   }
 
   close(): void {
@@ -52,8 +64,12 @@ export class DaemonClient {
 
   async call(member: string, signature = '', body: unknown[] = [], timeoutMs = 120_000): Promise<unknown[]> {
     const msg = new dbus.Message({ destination: BUS_NAME, path: MANAGER_PATH, interface: MANAGER_IFACE, member, signature, body });
-    const reply = await withDeadline(this.bus.call(msg), timeoutMs, `gpu-hookd did not answer ${member} within ${timeoutMs / 1000} s`);
+    const reply = await this.request(msg, timeoutMs, `gpu-hookd did not answer ${member} within ${timeoutMs / 1000} s`);
     return reply?.body ?? [];
+  }
+
+  private request(msg: dbus.Message, timeoutMs: number, late: string): Promise<dbus.Message | null> {
+    return withDeadline(Promise.race([this.bus.call(msg), this.broken]), timeoutMs, late);
   }
 
   async getProperty(path: string, iface: string, name: string): Promise<unknown> {
@@ -65,13 +81,13 @@ export class DaemonClient {
       signature: 'ss',
       body: [iface, name],
     });
-    const reply = await withDeadline(this.bus.call(msg), 10_000, 'gpu-hookd did not answer a property read within 10 s');
+    const reply = await this.request(msg, 10_000, 'gpu-hookd did not answer a property read within 10 s');
     return (reply?.body[0] as dbus.Variant).value;
   }
 
   async getAll(path: string, iface: string): Promise<Record<string, unknown>> {
     const msg = new dbus.Message({ destination: BUS_NAME, path, interface: 'org.freedesktop.DBus.Properties', member: 'GetAll', signature: 's', body: [iface] });
-    const reply = await withDeadline(this.bus.call(msg), 10_000, 'gpu-hookd did not answer a property read within 10 s');
+    const reply = await this.request(msg, 10_000, 'gpu-hookd did not answer a property read within 10 s');
     const props = (reply?.body[0] ?? {}) as Record<string, dbus.Variant>;
     return Object.fromEntries(Object.entries(props).map(([k, v]) => [k, v.value]));
   }
@@ -101,8 +117,10 @@ export class DaemonClient {
   /** Calls onStep for every StepFinished signal until the returned function is called. */
   async followSteps(onStep: (s: StepSignal) => void): Promise<() => void> {
     const rule = `type='signal',sender='${BUS_NAME}',interface='${MANAGER_IFACE}',member='StepFinished'`;
-    await this.bus.call(
+    await this.request(
       new dbus.Message({ destination: 'org.freedesktop.DBus', path: '/org/freedesktop/DBus', interface: 'org.freedesktop.DBus', member: 'AddMatch', signature: 's', body: [rule] }),
+      10_000,
+      'the D-Bus bus did not answer AddMatch within 10 s',
     );
     const listener = (msg: dbus.Message): void => {
       if (msg.type !== dbus.MessageType.SIGNAL || msg.interface !== MANAGER_IFACE || msg.member !== 'StepFinished') return;
@@ -125,9 +143,6 @@ export function explainCallError(e: unknown, accessGroup = 'gpuhookd'): string {
     return name.startsWith('org.gpuhookd1')
       ? `permission denied: ${text}`
       : `permission denied: changing GPUs needs root or membership of group ${accessGroup} (sudo usermod -aG ${accessGroup} $USER, then log in again)`;
-  }
-  if (/ENOENT|ECONNREFUSED|connect/i.test(text) && !name) {
-    return `cannot reach the D-Bus system bus (${text}): is dbus running?`;
   }
   return text.replace(/\s*\n\s*/g, ' ');
 }

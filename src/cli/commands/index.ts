@@ -2,6 +2,9 @@
 // this folder and one line here.
 
 import type { Command } from '../command';
+import { attachCommand } from './attach';
+import { detachCommand } from './detach';
 import { listCommand } from './list';
+import { statusCommand } from './status';
 
-export const COMMANDS: readonly Command[] = [listCommand];
+export const COMMANDS: readonly Command[] = [listCommand, statusCommand, detachCommand, attachCommand];
