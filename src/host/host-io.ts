@@ -25,6 +25,8 @@ export interface HostIO {
   readLinkName(rel: string): string | undefined;
   /** Full symlink target, or undefined. */
   readLink(rel: string): string | undefined;
+  /** Raw bytes of a binary attribute (PCI config space) from `offset`, or undefined when unreadable. */
+  readBytes(rel: string, offset: number, length: number): Buffer | undefined;
   /** Directory entries, sorted; [] when the directory does not exist. */
   list(rel: string): string[];
   exists(rel: string): boolean;
@@ -156,6 +158,20 @@ export class SysfsHostIO implements HostIO {
   readLinkName(rel: string): string | undefined {
     const target = this.readLink(rel);
     return target === undefined ? undefined : path.basename(target);
+  }
+
+  readBytes(rel: string, offset: number, length: number): Buffer | undefined {
+    let fd: number | undefined;
+    try {
+      fd = fs.openSync(this.abs(rel), 'r');
+      const buf = Buffer.alloc(length);
+      const n = fs.readSync(fd, buf, 0, length, offset);
+      return buf.subarray(0, n);
+    } catch {
+      return undefined;
+    } finally {
+      if (fd !== undefined) fs.closeSync(fd);
+    }
   }
 
   list(rel: string): string[] {

@@ -2,7 +2,6 @@
 // One reader serves one discovery pass: it remembers each device and each driver's module, so a
 // device seen as a GPU and again as a group member is read once.
 
-import * as fs from 'node:fs';
 import type { HostIO } from './host-io';
 import { isPciAddress } from './pci-address';
 import type { PciDevice } from './pci-device';
@@ -85,17 +84,8 @@ export class PciDeviceReader {
 /** Header type from config space byte 0x0e without the multi-function bit; undefined when the config
  *  file cannot be read. Read as bytes: HostIO's text reads would mangle values >= 0x80. */
 export function readHeaderType(io: HostIO, address: string): number | undefined {
-  let fd: number | undefined;
-  try {
-    fd = fs.openSync(io.abs(`${DEVICES}/${address}/config`), 'r');
-    const buf = Buffer.alloc(1);
-    const n = fs.readSync(fd, buf, 0, 1, HEADER_TYPE_OFFSET);
-    return n === 1 ? buf[0] & 0x7f : undefined;
-  } catch {
-    return undefined;
-  } finally {
-    if (fd !== undefined) fs.closeSync(fd);
-  }
+  const bytes = io.readBytes(`${DEVICES}/${address}/config`, HEADER_TYPE_OFFSET, 1);
+  return bytes && bytes.length === 1 ? bytes[0] & 0x7f : undefined;
 }
 
 /** When config space is unreadable, the class says the same for PCI (0604) and CardBus (0607) bridges. */

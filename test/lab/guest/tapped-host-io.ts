@@ -55,6 +55,10 @@ export class TappedHostIO implements HostIO {
     return this.inner.readLink(rel);
   }
 
+  readBytes(rel: string, offset: number, length: number): Buffer | undefined {
+    return this.inner.readBytes(rel, offset, length);
+  }
+
   list(rel: string): string[] {
     return this.inner.list(rel);
   }
