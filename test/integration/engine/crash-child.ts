@@ -1,0 +1,18 @@
+// Run by crash-recovery.test.ts as a separate process: one transition on the simulated host at
+// argv[2] with its state in argv[3]. The test blocks one of its writes and kills it with SIGKILL.
+
+import { TransitionEngine } from '../../../src/engine/transition-engine';
+import { openHostIO } from '../../../src/host/open-host-io';
+import { assertSafeTestRoot } from '../../support/temp-root';
+
+async function main(): Promise<void> {
+  const [root, stateDir, kind, gpu] = process.argv.slice(2);
+  const engine = new TransitionEngine({ io: openHostIO(assertSafeTestRoot(root)), stateDir: assertSafeTestRoot(stateDir) });
+  await (kind === 'attach' ? engine.attach(gpu) : engine.detach(gpu, { owner: 'win10' }));
+  process.stdout.write('finished\n');
+}
+
+main().catch((e: unknown) => {
+  process.stderr.write(`${e instanceof Error ? e.message : String(e)}\n`);
+  process.exitCode = 1;
+});

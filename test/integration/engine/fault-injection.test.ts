@@ -1,0 +1,127 @@
+// A failure at every write of detach and of attach: each must name the step in flight and leave the
+// host exactly as it was before the transition.
+
+import assert from 'node:assert/strict';
+import { EngineError } from '../../../src/engine/engine-error';
+import type { StepEvent, TransitionOptions, TransitionReport } from '../../../src/engine/transition-engine';
+import type { HostIO } from '../../../src/host/host-io';
+import { FAULT_ERRNOS, faultCounts, holdGroup, injectFault, releaseGroup } from '../../../src/sim/faults';
+import { snapshotHost } from '../../../src/sim/snapshot';
+import { assertHostRestored, journalFiles, simEngine, type SimEngine } from './sim-engine';
+
+const GPU = '0000:01:00.0';
+
+type Kind = 'detach' | 'attach';
+
+/** The description of the step in flight at each kernel write (and modprobe) of one clean transition. */
+async function writesOf(kind: Kind): Promise<string[]> {
+  let current = '';
+  const writes: string[] = [];
+  const sim = await simEngine('seed', {
+    io: (io) => {
+      const recording = Object.create(io) as HostIO;
+      recording.write = (rel, value, options) => {
+        writes.push(current);
+        return io.write(rel, value, options);
+      };
+      recording.loadModule = (name, options) => {
+        writes.push(current);
+        return io.loadModule(name, options);
+      };
+      return recording;
+    },
+  });
+  try {
+    if (kind === 'attach') await sim.engine.detach(GPU);
+    writes.length = 0;
+    await run(sim, kind, { onStep: (e: StepEvent) => void (e.status === 'started' && (current = e.description)) });
+    return writes;
+  } finally {
+    await sim.dispose();
+  }
+}
+
+function run(sim: SimEngine, kind: Kind, opts: TransitionOptions = {}): Promise<TransitionReport> {
+  return kind === 'detach' ? sim.engine.detach(GPU, { owner: 'win10', ...opts }) : sim.engine.attach(GPU, opts);
+}
+
+async function failure(promise: Promise<unknown>): Promise<EngineError> {
+  const e = await promise.then(
+    () => assert.fail('the transition should fail'),
+    (err: unknown) => err,
+  );
+  assert.ok(e instanceof EngineError, String(e));
+  return e;
+}
+
+for (const kind of ['detach', 'attach'] as const) {
+  describe(`${kind} with a failure injected at each write`, function () {
+    this.timeout(60_000);
+    let writes: string[];
+    before(async () => {
+      writes = await writesOf(kind);
+      assert.ok(writes.length >= 12, `a clean ${kind} of the seed's GPU writes at least 12 times`);
+    });
+
+    it('fails naming the step in flight and leaves the host exactly as before, at every write', async () => {
+      for (let n = 1; n <= writes.length; n++) {
+        const errno = FAULT_ERRNOS[n % FAULT_ERRNOS.length];
+        const sim = await simEngine('seed');
+        try {
+          if (kind === 'attach') await sim.engine.detach(GPU);
+          const before = snapshotHost(sim.host.io);
+          const rule = injectFault(sim.host.root, { path: '**', nth: n, times: 1, effect: { kind: 'fail', errno } });
+          const e = await failure(run(sim, kind));
+          const where = `write ${n} of ${writes.length} (${errno})`;
+          assert.equal(faultCounts(sim.host.root).find((c) => c.id === rule)?.fired, 1, where);
+          assert.ok(e.message.startsWith(`${kind} of ${GPU} failed at '${writes[n - 1]}': `), `${where}: ${e.message}`);
+          assert.match(e.message, new RegExp(`${errno}.*; the host was restored to its previous state`), where);
+          assert.equal(e.code, errno === 'EBUSY' ? 'Busy' : 'Failed', where);
+          assertHostRestored(snapshotHost(sim.host.io), before, where);
+          assert.deepEqual(journalFiles(sim.stateDir), [], where);
+          assert.equal(sim.engine.records.load(GPU) !== undefined, kind === 'attach', `${where}: the record stays only while detached`);
+        } finally {
+          await sim.dispose();
+        }
+      }
+    });
+  });
+}
+
+describe('engine with writes that block or drivers that will not bind', () => {
+  let sim: SimEngine;
+  afterEach(() => sim.dispose());
+
+  it('a detach whose unbind blocks fails with a timeout and restores the host', async () => {
+    sim = await simEngine('seed', { timeouts: { writeMs: 200 } });
+    const before = snapshotHost(sim.host.io);
+    injectFault(sim.host.root, { path: 'sys/bus/pci/drivers/snd_hda_intel/unbind', effect: { kind: 'block' } });
+    const e = await failure(sim.engine.detach(GPU));
+    assert.equal(e.code, 'Timeout');
+    assert.match(e.message, /failed at 'unbind 0000:01:00\.1 from snd_hda_intel': .* did not return within 200 ms.*restored/);
+    assertHostRestored(snapshotHost(sim.host.io), before);
+  });
+
+  it('an attach while a VM still holds the group times out and leaves the GPU on vfio-pci', async () => {
+    sim = await simEngine('seed', { timeouts: { writeMs: 200 } });
+    await sim.engine.detach(GPU);
+    const before = snapshotHost(sim.host.io);
+    holdGroup(sim.host.root, 13);
+    const e = await failure(sim.engine.attach(GPU));
+    releaseGroup(sim.host.root, 13);
+    assert.equal(e.code, 'Timeout');
+    assert.match(e.message, /failed at 'unbind 0000:01:00\.0 from vfio-pci'/);
+    assertHostRestored(snapshotHost(sim.host.io), before);
+    assert.ok(sim.engine.records.load(GPU), 'the record stays for the next attach');
+  });
+
+  it('an attach whose host driver will not bind fails at the verified probe and goes back to vfio-pci', async () => {
+    sim = await simEngine('seed', { timeouts: { probeMs: 100 } });
+    await sim.engine.detach(GPU);
+    const before = snapshotHost(sim.host.io);
+    injectFault(sim.host.root, { path: 'sys/bus/pci/drivers_probe', value: '0000:01:00.1', effect: { kind: 'no-bind', driver: 'snd_hda_intel' } });
+    const e = await failure(sim.engine.attach(GPU));
+    assert.match(e.message, /failed at 'probe 0000:01:00\.1 for snd_hda_intel': 0000:01:00\.1 is unbound instead of snd_hda_intel 100 ms after the probe/);
+    assertHostRestored(snapshotHost(sim.host.io), before);
+  });
+});
