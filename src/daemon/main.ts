@@ -12,6 +12,7 @@ import { createNotifier } from './sd-notify';
 import { startDaemon, type RunningDaemon } from './daemon';
 import { LOG_CONTROL_PATH, LogControlInterface } from '../dbus/log-control';
 import { engineTimeouts } from './engine-timeouts';
+import { runningDomainCheck } from '../libvirt/running-domains';
 
 export function packageVersion(): string {
   for (const candidate of ['../../../package.json', '../../package.json']) {
@@ -55,6 +56,9 @@ async function main(argv: string[]): Promise<number> {
       log,
       notifier,
       timeouts: engineTimeouts(config),
+      isVmRunning: runningDomainCheck({
+        onError: (e) => log.warn({ event: 'reconcile', err: e.message }, `keeping GPUs recorded for VMs: ${e.message}`),
+      }),
       reloadConfig: async () => {
         current = loadConfig({ env: process.env, args });
         applyConfig(current);

@@ -53,10 +53,13 @@ export function validateDomainName(name: string): string {
 
 type XmlNode = Record<string, unknown>;
 
+// Entities: only XML's five predefined ones are decoded (a domain named "a&b" arrives as "a&amp;b");
+// declared entities cannot occur because a DOCTYPE is refused before parsing.
 const parser = new XMLParser({
   ignoreAttributes: false,
   attributeNamePrefix: '@',
-  processEntities: false,
+  processEntities: true,
+  htmlEntities: false,
   parseTagValue: false,
   parseAttributeValue: false,
   trimValues: true,
@@ -77,7 +80,13 @@ export function readDomainRequest(xml: string, expectedName?: string): DomainReq
   if (valid !== true) {
     throw new DomainXmlError(`the domain XML is malformed (line ${valid.err.line}: ${valid.err.msg})`);
   }
-  const doc = parser.parse(xml) as XmlNode;
+  let doc: XmlNode;
+  try {
+    doc = parser.parse(xml) as XmlNode;
+  } catch (e) {
+    // The parser's own limits (nesting depth, ...): hostile or broken input, never libvirt's.
+    throw new DomainXmlError(`the domain XML could not be read (${(e as Error).message}): refusing it`);
+  }
   const domain = doc.domain as XmlNode | undefined;
   if (!domain || typeof domain !== 'object') throw new DomainXmlError('the XML has no <domain> root element');
 
@@ -101,15 +110,21 @@ function readHostdevs(value: unknown): PciHostdev[] {
   const out: PciHostdev[] = [];
   for (const hd of asArray(value)) {
     if (attr(hd, 'type') !== 'pci') continue;
-    const address = ((hd.source as XmlNode | undefined)?.address ?? undefined) as XmlNode | undefined;
-    if (!address) throw new DomainXmlError('a <hostdev type="pci"> has no <source><address>: fix the domain XML');
+    const source = hd.source;
+    const address = (source && typeof source === 'object' ? (source as XmlNode).address : undefined) as XmlNode | undefined;
+    if (!address || typeof address !== 'object') {
+      throw new DomainXmlError('a <hostdev type="pci"> of the domain has no <source><address .../></source>: give it the PCI address of the host device (virsh edit)');
+    }
+    const parts = [attr(address, 'domain') || '0', attr(address, 'bus'), attr(address, 'slot'), attr(address, 'function')];
     let pci: string;
     try {
-      pci = pciAddressFromParts(attr(address, 'domain') || '0', attr(address, 'bus'), attr(address, 'slot'), attr(address, 'function'));
-    } catch (e) {
-      throw new DomainXmlError(`a <hostdev type="pci"> has an invalid address: ${(e as Error).message}`);
+      pci = pciAddressFromParts(parts[0], parts[1], parts[2], parts[3]);
+    } catch {
+      const shown = JSON.stringify(`${parts[0]}:${parts[1]}:${parts[2]}.${parts[3]}`.slice(0, 60));
+      throw new DomainXmlError(`a <hostdev type="pci"> of the domain names ${shown}, which is not a PCI address: write domain, bus, slot and function as numbers, e.g. domain='0x0000' bus='0x01' slot='0x00' function='0x0' (virsh edit)`);
     }
-    out.push({ address: pci, managed: attr(hd, 'managed') !== 'no' });
+    // As libvirt reads it: only managed='yes' is managed (libvirt itself always writes the attribute).
+    out.push({ address: pci, managed: attr(hd, 'managed') === 'yes' });
   }
   return out;
 }
