@@ -10,7 +10,7 @@ import { waitUntil } from '../../../src/engine/wait-until';
 import { faultCounts, injectFault } from '../../../src/sim/faults';
 import { snapshotHost } from '../../../src/sim/snapshot';
 import { spawnTracked } from '../../support/processes';
-import { assertHostRestored, journalFiles, simEngine, type SimEngine } from './sim-engine';
+import { assertTransitionUndone, journalFiles, simEngine, type SimEngine } from './sim-engine';
 
 const GPU = '0000:01:00.0';
 const CHILD = path.join(__dirname, 'crash-child.js');
@@ -80,9 +80,7 @@ for (const kind of ['detach', 'attach'] as const) {
           assert.equal(report.transitions.length, 1, where);
           assert.equal(report.transitions[0].outcome, 'restored', `${where}: ${report.transitions[0].error ?? ''}`);
           assert.equal(report.transitions[0].kind, kind, where);
-          assertHostRestored(snapshotHost(sim.host.io), before, where);
-          assert.deepEqual(journalFiles(sim.stateDir), [], where);
-          assert.equal(sim.engine.records.load(GPU) !== undefined, kind === 'attach', `${where}: the record stays only while detached`);
+          assertTransitionUndone(sim, kind, GPU, before, where);
         } finally {
           await sim.dispose();
         }

@@ -9,7 +9,7 @@ import type { EngineTimeouts } from '../../../src/engine/step-executor';
 import type { HostIO } from '../../../src/host/host-io';
 import { loadScenario } from '../../../src/sim/scenarios';
 import { createSimHost, type SimHost } from '../../../src/sim/sim-host';
-import type { HostSnapshot } from '../../../src/sim/snapshot';
+import { snapshotHost, type HostSnapshot } from '../../../src/sim/snapshot';
 import { makeTempRoot } from '../../support/temp-root';
 
 export interface SimEngine {
@@ -61,4 +61,12 @@ export function journalFiles(stateDir: string): string[] {
   } catch {
     return [];
   }
+}
+
+/** After a transition was undone (rolled back or recovered): host as before, no journal, and a GPU
+ *  record only when the undone transition was an attach (the GPU is still detached). */
+export function assertTransitionUndone(sim: SimEngine, kind: 'detach' | 'attach', gpu: string, before: HostSnapshot, where: string): void {
+  assertHostRestored(snapshotHost(sim.host.io), before, where);
+  assert.deepEqual(journalFiles(sim.stateDir), [], where);
+  assert.equal(sim.engine.records.load(gpu) !== undefined, kind === 'attach', `${where}: the record stays only while detached`);
 }
