@@ -280,7 +280,10 @@ export class GpuService extends EventEmitter<GpuServiceEvents> {
   private releaseClaim(address: string, domain: string): Promise<void> {
     const own = this.owners.get(address);
     if (own?.vm !== domain) return Promise.resolve();
-    return own.manual ? this.owners.set(address, { vm: '', manual: true }) : this.owners.delete(address);
+    const saved = own.manual ? this.owners.set(address, { vm: '', manual: true }) : this.owners.delete(address);
+    // Owner is part of the GPU's view: announce it now, not at the next transition.
+    this.emit('gpu-changed', address);
+    return saved;
   }
 
   private async reconcileOwners(): Promise<void> {
