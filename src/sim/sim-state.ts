@@ -135,13 +135,20 @@ export function withLock<T>(paths: SimPaths, work: () => T): T {
   }
 }
 
+/** A lock whose file is still empty this long after creation lost its owner between open and write. */
+const EMPTY_LOCK_STALE_MS = 2000;
+
 function lockOwnerIsGone(paths: SimPaths): boolean {
-  let pid: number;
+  let text: string;
+  let mtimeMs: number;
   try {
-    pid = Number(fs.readFileSync(paths.lock, 'utf8'));
+    text = fs.readFileSync(paths.lock, 'utf8');
+    mtimeMs = fs.statSync(paths.lock).mtimeMs;
   } catch {
     return false;
   }
+  if (text === '') return Date.now() - mtimeMs > EMPTY_LOCK_STALE_MS;
+  const pid = Number(text);
   if (!Number.isInteger(pid) || pid <= 0) return false;
   if (pid === process.pid) return false;
   try {

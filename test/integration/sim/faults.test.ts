@@ -2,7 +2,8 @@
 // on every write. Each test starts a child process that writes, after the test set a rule.
 
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
+import { execFile, spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { HostIO, HostTimeoutError, HostWriteError } from '../../../src/host/host-io';
 import { clearFaults, faultCounts, injectFault } from '../../../src/sim/faults';
@@ -116,6 +117,14 @@ describe('fault injection on the simulated host', function () {
     clearFaults(host.root);
     const [result] = await inChild(host.root, [{ path: 'sys/bus/pci/drivers_probe', value: AUDIO }]);
     assert.equal(result.ok, true);
+  });
+
+  it('takes over the lock left by a process killed while holding it', async () => {
+    const dead = spawnSync('true').pid;
+    assert.ok(dead);
+    fs.writeFileSync(path.join(host.root, '.gpu-hookd-sim', 'lock'), String(dead));
+    await host.io.write(`sys/bus/pci/devices/${AUDIO}/driver/unbind`, AUDIO);
+    assert.equal(driverOf(host.io, AUDIO), null);
   });
 
   it('refuses malformed rules and roots that are not simulated hosts', () => {
