@@ -2,6 +2,8 @@
 // the output share before boot, and the result the agent writes back. Plain JSON both ways. The
 // same job also runs on the simulated host (differential check), giving a result of the same shape.
 
+import type { HostSnapshot } from '../../src/sim/snapshot';
+
 /** One engine call. With failAt, the Nth kernel write of the call is refused (see TappedHostIO). */
 export interface TransitionRun {
   label: string;
@@ -26,17 +28,16 @@ export interface TransitionJob {
 
 export interface BenchJob {
   kind: 'bench';
-  settle: Record<string, string | null>;
+  /** The GPU's functions and their host drivers, in the engine's order: the floor script moves these. */
+  settle: Record<string, string>;
   gpu: string;
-  /** The functions the floor script moves, in the engine's order. */
-  functions: string[];
   rounds: number;
 }
 
 export type GuestJob = TransitionJob | BenchJob;
 
-/** What snapshotHost returns: plain JSON, compared as a whole. */
-export type Snapshot = unknown;
+/** What snapshotHost (src/sim/snapshot.ts) reads through HostIO: plain JSON, compared as a whole. */
+export type Snapshot = HostSnapshot;
 
 export interface StepSnapshot {
   /** "do set driver_override of 0000:01:00.0 to vfio-pci", "undo ...", or "start". */
@@ -84,8 +85,10 @@ export interface BenchTimes {
   floorAttach: number[];
   /** Starting the shell that runs the floor, measured alone and subtracted from each floor time. */
   shellStart: number[];
-  /** Kernel writes of the engine's rounds by step ("unbind 0000:01:00.0 from bochs-drm"): ms per round. */
+  /** Kernel writes of the engine's rounds ("detach: sys/bus/pci/drivers_probe <- 0000:01:00.0"): ms per round. */
   kernelSteps: Record<string, number[]>;
+  /** The engine's own steps (write, verify, journal) by description: ms per round. */
+  engineSteps: Record<string, number[]>;
 }
 
 export interface GuestResult {

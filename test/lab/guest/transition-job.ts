@@ -52,29 +52,17 @@ async function runOnce(run: TransitionRun, ctx: JobContext): Promise<RunOutcome>
     const suffix = e.status === 'failed' ? ' (failed)' : '';
     snapshots.push({ after: `${e.phase} ${e.description}${suffix}`, snapshot: ctx.snapshot(ctx.io) });
   };
-  const outcome: RunOutcome = {
-    label: run.label,
-    action: run.action,
-    gpu: run.gpu,
-    ok: false,
-    steps: [],
-    writes: tap.writes,
-    snapshots,
-    end: undefined,
-  };
-  if (run.failAt !== undefined) outcome.failAt = run.failAt;
+  let result: Pick<RunOutcome, 'ok' | 'changed' | 'error' | 'steps' | 'totalMs'>;
   try {
     const report = await (run.action === 'detach' ? engine.detach(run.gpu, { onStep }) : engine.attach(run.gpu, { onStep }));
-    outcome.ok = true;
-    outcome.changed = report.changed;
-    outcome.steps = report.steps.map((s) => ({ description: s.description, device: s.device, ms: s.ms }));
-    outcome.totalMs = report.totalMs;
+    const steps = report.steps.map((s) => ({ description: s.description, device: s.device, ms: s.ms }));
+    result = { ok: true, changed: report.changed, steps, totalMs: report.totalMs };
   } catch (e) {
     const err = e as Error & { code?: unknown };
-    outcome.error = { code: typeof err.code === 'string' ? err.code : err.name, message: err.message };
+    result = { ok: false, error: { code: typeof err.code === 'string' ? err.code : err.name, message: err.message }, steps: [] };
   }
-  outcome.end = await settledSnapshot(ctx);
-  return outcome;
+  const end = await settledSnapshot(ctx);
+  return { label: run.label, action: run.action, gpu: run.gpu, failAt: run.failAt, ...result, writes: tap.writes, snapshots, end };
 }
 
 /** Waits (bounded) until each listed function is bound to its driver: some drivers probe late. */

@@ -1,0 +1,82 @@
+// Benchmark on the real kernel (one lab guest boot): the engine's detach and attach of the GPU-like
+// 2-function group against the floor, the same sysfs writes done by a bare shell script, with the
+// time of each kernel write. Usage: node dist/bench/lab-bench.js [--rounds N] [--json]
+
+import { bootLab } from '../test/lab/runner/lab-boot';
+import { prepareLabImage } from '../test/lab/runner/lab-image';
+import { BENCH_MACHINE } from '../test/lab/lab-scenarios';
+import type { BenchTimes } from '../test/lab/lab-job';
+import { GUEST_GPU, GUEST_GPU_AUDIO } from '../test/lab/runner/qemu-machine';
+
+const GOAL_RATIO = 1.25;
+const DEFAULT_ROUNDS = 10;
+
+export function median(values: readonly number[]): number {
+  if (values.length === 0) return NaN;
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
+}
+
+/** The floor of each round without the cost of starting its shell. */
+export function floorWithoutShell(floor: readonly number[], shellStart: readonly number[]): number[] {
+  const shell = median(shellStart);
+  return floor.map((ms) => ms - shell);
+}
+
+function parseArgs(argv: string[]): { rounds: number; json: boolean } {
+  let rounds = DEFAULT_ROUNDS;
+  let json = false;
+  for (let i = 0; i < argv.length; i++) {
+    if (argv[i] === '--json') json = true;
+    else if (argv[i] === '--rounds' && /^[1-9]\d{0,2}$/.test(argv[i + 1] ?? '')) rounds = Number(argv[++i]);
+    else throw new Error(`lab-bench: unknown argument ${JSON.stringify(argv[i])}: use --rounds N (1-999) and/or --json`);
+  }
+  return { rounds, json };
+}
+
+function report(times: BenchTimes, rounds: number, kernel: string, bootMs: number): string {
+  const f = (ms: number): string => `${ms.toFixed(1)} ms`.padStart(10);
+  const lines = [
+    `lab bench: kernel ${kernel} under QEMU TCG, ${rounds} rounds in one boot (boot to power-off ${(bootMs / 1000).toFixed(1)} s)`,
+    `${''.padEnd(8)}${'engine'.padStart(10)}${'floor'.padStart(10)}${'ratio'.padStart(8)}   (medians; goal ratio <= ${GOAL_RATIO})`,
+  ];
+  for (const [name, engine, floor] of [
+    ['detach', times.engineDetach, times.floorDetach],
+    ['attach', times.engineAttach, times.floorAttach],
+  ] as const) {
+    const e = median(engine);
+    const fl = median(floorWithoutShell(floor, times.shellStart));
+    const ratio = e / fl;
+    lines.push(`${name.padEnd(8)}${f(e)}${f(fl)}${ratio.toFixed(2).padStart(8)}   ${ratio <= GOAL_RATIO ? 'goal met' : 'goal MISSED'}`);
+  }
+  lines.push(`floor shell start (subtracted): ${median(times.shellStart).toFixed(1)} ms`);
+  lines.push('kernel writes of the engine (median of the rounds):');
+  for (const [step, ms] of Object.entries(times.kernelSteps)) lines.push(`  ${f(median(ms))}  ${step}`);
+  lines.push('engine steps, each with its write, checks and journal (median of the rounds):');
+  for (const [step, ms] of Object.entries(times.engineSteps)) lines.push(`  ${f(median(ms))}  ${step}`);
+  return lines.join('\n');
+}
+
+async function main(): Promise<void> {
+  const { rounds, json } = parseArgs(process.argv.slice(2));
+  const image = await prepareLabImage();
+  const boot = await bootLab(
+    image,
+    'bench',
+    BENCH_MACHINE,
+    { kind: 'bench', settle: { [GUEST_GPU]: 'bochs-drm', [GUEST_GPU_AUDIO]: 'snd_hda_intel' }, gpu: GUEST_GPU, rounds },
+    // each round moves the group four times (~0.5 s each under TCG)
+    150_000 + rounds * 10_000,
+  );
+  const times = boot.result.bench;
+  if (!times) throw new Error('lab-bench: the guest returned no timings');
+  console.log(json ? JSON.stringify({ kernel: boot.result.kernel, bootMs: boot.wallMs, ...times }, null, 1) : report(times, rounds, boot.result.kernel, boot.wallMs));
+}
+
+if (require.main === module) {
+  main().catch((e: unknown) => {
+    console.error(e instanceof Error ? e.message : String(e));
+    process.exit(1);
+  });
+}

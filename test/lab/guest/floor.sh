@@ -1,0 +1,50 @@
+#!/bin/sh
+# The floor of bench/lab-bench: the bare sysfs writes of a group move and the waits for the kernel
+# to finish them, with nothing else (no discovery, checks, journal or records).
+# Usage: floor.sh detach GROUP FUNCTION=DRIVER...  move each FUNCTION from DRIVER to vfio-pci, wait for /dev/vfio/GROUP
+#        floor.sh attach FUNCTION=DRIVER...        give each FUNCTION back to DRIVER
+#        floor.sh noop                           only start the shell (its cost is subtracted)
+pci=/sys/bus/pci
+
+# wait (bounded) until FUNCTION's driver link names DRIVER: some drivers bind asynchronously
+wait_driver() {
+  n=0
+  while :; do
+    link=$(readlink $pci/devices/$1/driver)
+    [ "${link##*/}" = "$2" ] && return 0
+    n=$((n + 1))
+    [ $n -gt 20000 ] && { echo "floor: $1 never bound to $2" >&2; exit 1; }
+  done
+}
+
+action=$1
+shift
+case $action in
+  detach)
+    group=$1
+    shift
+    for pair in "$@"; do
+      f=${pair%%=*}
+      echo vfio-pci > $pci/devices/$f/driver_override || exit 1
+      echo $f > $pci/drivers/${pair#*=}/unbind || exit 1
+      echo $f > $pci/drivers_probe || exit 1
+      wait_driver $f vfio-pci
+    done
+    n=0
+    while [ ! -e /dev/vfio/$group ]; do
+      n=$((n + 1))
+      [ $n -gt 20000 ] && { echo "floor: /dev/vfio/$group never appeared" >&2; exit 1; }
+    done
+    ;;
+  attach)
+    for pair in "$@"; do
+      f=${pair%%=*}
+      echo > $pci/devices/$f/driver_override || exit 1
+      echo $f > $pci/drivers/vfio-pci/unbind || exit 1
+      echo $f > $pci/drivers_probe || exit 1
+      wait_driver $f "${pair#*=}"
+    done
+    ;;
+  noop) ;;
+  *) echo "floor: unknown action $action" >&2; exit 2 ;;
+esac

@@ -1,0 +1,21 @@
+import assert from 'node:assert/strict';
+import { groupCycleTests } from './group-cycle';
+import { VIRTIO_VGA } from './lab-scenarios';
+import { baselineOf, bootedOnce, fbconOf, runNamed } from './lab-tier';
+import { GUEST_GPU, GUEST_GPU_AUDIO } from './runner/qemu-machine';
+
+describe(`lab (real kernel): ${VIRTIO_VGA.name}: ${VIRTIO_VGA.proves}`, () => {
+  const boot = bootedOnce(VIRTIO_VGA);
+
+  groupCycleTests(VIRTIO_VGA, boot, { [GUEST_GPU]: 'virtio-pci', [GUEST_GPU_AUDIO]: 'snd_hda_intel' });
+
+  it("virtio_gpu's framebuffer and fbcon go with virtio-pci on detach and come back on attach: the host is exactly as before", () => {
+    const baseline = baselineOf(boot().result);
+    assert.deepEqual(baseline.framebuffers, [{ name: 'virtio_gpudrmfb', device: GUEST_GPU }]);
+    assert.equal(fbconOf(baseline)?.bind, true);
+    const detached = runNamed(boot().result, 'detach').end;
+    assert.deepEqual(detached.framebuffers, []);
+    assert.equal(fbconOf(detached), undefined);
+    assert.deepEqual(runNamed(boot().result, 'attach').end, baseline);
+  });
+});
