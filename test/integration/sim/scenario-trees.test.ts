@@ -11,6 +11,7 @@ import { builtinScenarioNames, loadScenario } from '../../../src/sim/scenarios';
 import { createSimHost } from '../../../src/sim/sim-host';
 import { SimHostIO } from '../../../src/sim/sim-host-io';
 import { snapshotHost } from '../../../src/sim/snapshot';
+import seedFile from '../../../src/sim/scenarios/seed';
 import { makeTempRoot } from '../../support/temp-root';
 
 describe('simulated host trees', function () {
@@ -89,6 +90,23 @@ describe('simulated host trees', function () {
     } finally {
       await host.dispose();
     }
+  });
+
+  describe('scenario files on disk', () => {
+    it('loads a JSON scenario by path, and names a file that is not JSON in one sentence', async () => {
+      const { root, cleanup } = makeTempRoot();
+      try {
+        const good = path.join(root, 'mine.json');
+        fs.writeFileSync(good, JSON.stringify({ ...seedFile, name: 'mine' }));
+        assert.equal(loadScenario(good).name, 'mine');
+        const bad = path.join(root, 'broken.json');
+        fs.writeFileSync(bad, '{ "name": "broken", ');
+        assert.throws(() => loadScenario(bad), /^ScenarioError: scenario broken\.json: the file is not valid JSON \(/);
+        assert.throws(() => loadScenario(path.join(root, 'absent.json')), /^Error: cannot read scenario file .*absent\.json/);
+      } finally {
+        cleanup();
+      }
+    });
   });
 
   describe('creating and opening', () => {
