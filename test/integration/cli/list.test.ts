@@ -55,7 +55,7 @@ describe('gpu-hookctl (process) over a fixture host', () => {
     const verb = hookctl('frobnicate');
     assert.equal(verb.code, 2);
     assert.equal(verb.stderr.split('\n')[0], 'gpu-hookctl: unknown command "frobnicate"');
-    assert.match(verb.stderr, /^ {2}list {2}show GPUs/m);
+    assert.match(verb.stderr, /^ {2}list +show GPUs/m);
 
     assert.equal(hookctl().code, 2);
     assert.equal(hookctl('list', '--root').stderr.split('\n')[0], 'gpu-hookctl: list: option --root needs a value');
