@@ -1,19 +1,23 @@
-// The transition journal: before each step, which transition is running and which step may be in
-// flight reaches disk, so that after a crash recovery can undo every step that might have started.
+// The transition journal: before each step, which transition is running and which steps may have
+// started reaches disk, so that after a crash recovery can undo every step that might have started.
 // One file per GPU (GPUs move in parallel); removed when the transition completes or was rolled back.
 //
-// Layout (JSON lines): the header (transition, plan, ...) and `{"inFlight":0}` are written whole
-// before the first step (temp file, fdatasync, rename, fsync of the directory); before each later
-// step one line `{"inFlight":N}` is appended and fdatasync'ed. An append is one small write to a
-// file that is already durable, so a crash leaves the previous lines intact and at worst a torn
-// last line, which the reader ignores. Rewriting the whole file per step costs about four times as
-// much (bench/engine-bench.ts prints both) for the same guarantee.
+// Layout (JSON lines): the header (transition, plan, ...) and the first mark `{"inFlight":N}` are
+// written whole before the first step (temp file, fdatasync, rename, fsync of the directory); later
+// marks are appended and fdatasync'ed. An append is one small write to a file that is already
+// durable, so a crash leaves the earlier lines intact and at worst a torn last line, which the
+// reader ignores. Rewriting the whole file per mark costs about four times as much for the same
+// guarantee (bench/engine-bench.ts prints both).
+//
+// A mark covers the whole run of consecutive steps on one function (its override, unbind and
+// probe): undo is safe for a step that never ran, so saying "may have started" a little early keeps
+// the guarantee, and it saves two disk flushes per function, which dominate a transition's cost.
 
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { isPciAddress } from '../host/pci-address';
 import { removeFileDurable, writeFileAtomic } from './atomic-file';
-import type { StepSpec } from './step-spec';
+import { stepDevice, type StepSpec } from './step-spec';
 
 export type TransitionKind = 'detach' | 'attach';
 
@@ -44,6 +48,8 @@ export function journalDir(stateDir: string): string {
 export class Journal {
   readonly file: string;
   private handle: fs.promises.FileHandle | undefined;
+  /** The furthest step the journal on disk covers; -1 before the first mark. */
+  private covered = -1;
 
   constructor(
     stateDir: string,
@@ -52,16 +58,19 @@ export class Journal {
     this.file = path.join(journalDir(stateDir), `${header.gpu}.json`);
   }
 
-  /** Resolves once the journal on disk says that the step at `index` may have started. */
-  async markInFlight(index: number): Promise<void> {
-    const line = `${JSON.stringify({ inFlight: index })}\n`;
+  /** Resolves once the journal on disk says that the step at `index` (and its run) may have started. */
+  async cover(index: number): Promise<void> {
+    if (index <= this.covered) return;
+    const until = coverageEnd(this.header.plan, index);
+    const line = `${JSON.stringify({ inFlight: until })}\n`;
     if (this.handle === undefined) {
       await writeFileAtomic(this.file, `${JSON.stringify(this.header)}\n${line}`);
       this.handle = await fs.promises.open(this.file, 'a');
-      return;
+    } else {
+      await this.handle.write(line);
+      await this.handle.datasync();
     }
-    await this.handle.write(line);
-    await this.handle.datasync();
+    this.covered = until;
   }
 
   /** Closes the file and leaves it for recovery (a rollback that failed). */
@@ -74,6 +83,14 @@ export class Journal {
     await this.close();
     await removeFileDurable(this.file);
   }
+}
+
+/** The last index of the run of consecutive steps on the same function that starts at `index`. */
+export function coverageEnd(plan: readonly StepSpec[], index: number): number {
+  const device = stepDevice(plan[index]);
+  let end = index;
+  while (device !== undefined && end + 1 < plan.length && stepDevice(plan[end + 1]) === device) end++;
+  return end;
 }
 
 export type JournalFile = { file: string; entry: JournalEntry } | { file: string; error: string };

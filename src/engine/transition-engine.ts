@@ -202,7 +202,7 @@ export class TransitionEngine extends EventEmitter<EngineEvents> {
       steps = await runPlan(plan, {
         ctx,
         registry: this.registry,
-        beforeStep: (index) => journal.markInFlight(index).catch((e: unknown) => {
+        beforeStep: (index) => journal.cover(index).catch((e: unknown) => {
           throw new Error(`the journal ${journal.file} could not be written: ${messageOf(e)}`);
         }),
         emit,

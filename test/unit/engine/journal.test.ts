@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
-import { parseJournal, type JournalHeader } from '../../../src/engine/journal';
+import { coverageEnd, parseJournal, type JournalHeader } from '../../../src/engine/journal';
+import type { StepSpec } from '../../../src/engine/step-spec';
 
 const header: JournalHeader = {
   version: 1,
@@ -41,5 +42,19 @@ describe('journal parsing', () => {
 
   it('refuses a header cut short', () => {
     assert.throws(() => parseJournal(JSON.stringify(header).slice(0, 40)), /not a gpu-hookd journal/);
+  });
+});
+
+describe('journal coverage', () => {
+  it('covers the run of steps on one function with one mark, and each step without a device alone', () => {
+    const plan = [
+      { kind: 'load-module', module: 'vfio_pci', driver: 'vfio-pci', keepLoaded: true },
+      { kind: 'set-override', device: '0000:01:00.0', value: 'vfio-pci', previous: null },
+      { kind: 'unbind-driver', device: '0000:01:00.0', driver: 'nouveau', restoreOverride: null },
+      { kind: 'probe-driver', device: '0000:01:00.0', expect: 'vfio-pci' },
+      { kind: 'set-override', device: '0000:01:00.1', value: 'vfio-pci', previous: null },
+      { kind: 'wait-vfio-group', group: '13' },
+    ] as const satisfies readonly StepSpec[];
+    assert.deepEqual([0, 1, 2, 3, 4, 5].map((i) => coverageEnd(plan, i)), [0, 3, 3, 3, 4, 5]);
   });
 });
