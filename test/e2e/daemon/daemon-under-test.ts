@@ -1,0 +1,254 @@
+// The real gpu-hookd process (dist/src/daemon/main.js, as systemd starts it) on a simulated host,
+// on a private system-like bus that enforces the policy file we ship (systemd/org.gpuhookd1.conf),
+// with its own state directory and config file. Tests talk to it as root over a dbus-next
+// connection, read its JSON log, and kill or restart it.
+
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import type { ChildProcess } from 'node:child_process';
+import * as dbus from 'dbus-next';
+import { BUS_NAME, MANAGER_IFACE, MANAGER_PATH } from '../../../src/dbus/contract';
+import { createSimHost, type SimHost } from '../../../src/sim/sim-host';
+import { loadScenario } from '../../../src/sim/scenarios';
+import { snapshotHost, type HostSnapshot } from '../../../src/sim/snapshot';
+import { startPrivateSystemBus, type PrivateBus } from '../../support/private-bus';
+import { isRunning, readFileOrUndefined, signalPid, spawnTracked, waitFor } from '../../support/processes';
+
+const CHECKOUT = path.resolve(__dirname, '../../../..');
+export const DAEMON_ENTRY = path.join(CHECKOUT, 'dist/src/daemon/main.js');
+export const HOOKCTL_ENTRY = path.join(CHECKOUT, 'dist/src/cli/main.js');
+export const SHIPPED_POLICY = path.join(CHECKOUT, 'systemd/org.gpuhookd1.conf');
+
+export interface DaemonUnderTestOptions {
+  /** Built-in scenario of the simulated host; default "seed". */
+  scenario?: string;
+  /** The config file's content; default {}. */
+  config?: unknown;
+}
+
+export interface LogEvent {
+  level: number;
+  msg: string;
+  event?: string;
+  [key: string]: unknown;
+}
+
+export interface Exit {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+}
+
+export class DaemonUnderTest {
+  private child: ChildProcess | undefined;
+  private exit: Promise<Exit> | undefined;
+  private conn: dbus.MessageBus | undefined;
+
+  private constructor(
+    readonly sim: SimHost,
+    readonly bus: PrivateBus,
+    readonly workDir: string,
+  ) {}
+
+  /** Builds the host, starts the bus with the shipped policy, writes the config and starts the daemon. */
+  static async start(options: DaemonUnderTestOptions = {}): Promise<DaemonUnderTest> {
+    const workDir = fs.mkdtempSync(path.join(os.tmpdir(), 'gpu-hookd-e2e-daemon-'));
+    const sim = await createSimHost(loadScenario(options.scenario ?? 'seed'), { dir: path.join(workDir, 'host') });
+    let bus: PrivateBus | undefined;
+    try {
+      bus = await startPrivateSystemBus({ policyFiles: [SHIPPED_POLICY] });
+      const dut = new DaemonUnderTest(sim, bus, workDir);
+      fs.mkdirSync(path.dirname(dut.configFile));
+      dut.writeConfig(options.config ?? {});
+      await dut.startDaemon();
+      return dut;
+    } catch (e) {
+      await bus?.stop();
+      await sim.dispose();
+      fs.rmSync(workDir, { recursive: true, force: true });
+      throw e;
+    }
+  }
+
+  get root(): string {
+    return this.sim.root;
+  }
+  get stateDir(): string {
+    return path.join(this.workDir, 'state');
+  }
+  get configFile(): string {
+    return path.join(this.workDir, 'etc', 'config.json');
+  }
+  get logFile(): string {
+    return path.join(this.workDir, 'gpu-hookd.log');
+  }
+  get pid(): number | undefined {
+    const pid = this.child?.pid;
+    return pid !== undefined && this.child?.exitCode === null && this.child.signalCode === null ? pid : undefined;
+  }
+
+  writeConfig(config: unknown): void {
+    fs.writeFileSync(this.configFile, typeof config === 'string' ? config : JSON.stringify(config, null, 2) + '\n');
+  }
+
+  /**
+   * Starts the daemon process; resolves once it owns org.gpuhookd1 (unless `waitForName` is false).
+   * `env` adds to a minimal environment (NOTIFY_SOCKET, WATCHDOG_USEC, ...).
+   */
+  async startDaemon(env: Record<string, string> = {}, waitForName = true): Promise<void> {
+    if (this.pid !== undefined) throw new Error(`gpu-hookd (pid ${this.pid}) is already running`);
+    const log = fs.openSync(this.logFile, 'a');
+    const args = [DAEMON_ENTRY, '--root', this.root, '--bus', this.bus.address, '--state-dir', this.stateDir, '--config', this.configFile];
+    const child = spawnTracked(process.execPath, args, { stdio: ['ignore', log, log], env: { PATH: process.env.PATH, ...env } });
+    fs.closeSync(log);
+    this.child = child;
+    this.exit = new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
+    if (!waitForName) return;
+    await waitFor(`gpu-hookd owning ${BUS_NAME} (log: ${this.logFile})`, async () => {
+      if (child.exitCode !== null || child.signalCode !== null) {
+        throw new Error(`gpu-hookd exited (${child.exitCode ?? child.signalCode}) before owning ${BUS_NAME}:\n${this.log()}`);
+      }
+      return this.nameHasOwner();
+    }, { timeoutMs: 20_000 });
+  }
+
+  /** Resolves when the daemon process exits, with its status. */
+  exited(): Promise<Exit> {
+    if (!this.exit) throw new Error('gpu-hookd was never started');
+    return this.exit;
+  }
+
+  /** Sends a signal to the daemon by its PID. */
+  signal(signal: NodeJS.Signals): void {
+    const pid = this.pid;
+    if (pid === undefined) throw new Error('gpu-hookd is not running');
+    signalPid(pid, signal);
+  }
+
+  /** SIGKILL, as a crash: nothing runs in the daemon after it. Resolves once it is gone and the name is free. */
+  async kill(): Promise<void> {
+    const pid = this.pid;
+    this.signal('SIGKILL');
+    await this.exited();
+    await waitFor(`gpu-hookd (pid ${pid}) gone and ${BUS_NAME} released`, async () => !isRunning(pid as number) && !(await this.nameHasOwner()));
+  }
+
+  /** SIGTERM and wait for the exit (bounded by the caller's test timeout). */
+  async terminate(): Promise<Exit> {
+    this.signal('SIGTERM');
+    return this.exited();
+  }
+
+  log(): string {
+    return readFileOrUndefined(this.logFile) ?? '';
+  }
+
+  /** The daemon's JSON log lines, parsed; lines that are not JSON are skipped. */
+  logEvents(): LogEvent[] {
+    return this.log()
+      .split('\n')
+      .filter((l) => l.startsWith('{'))
+      .map((l) => JSON.parse(l) as LogEvent);
+  }
+
+  waitForLog(what: string, match: (e: LogEvent) => boolean, timeoutMs = 10_000): Promise<LogEvent> {
+    return waitFor(`gpu-hookd logging ${what}`, () => this.logEvents().find(match), { timeoutMs });
+  }
+
+  snapshot(): HostSnapshot {
+    return snapshotHost(this.sim.io);
+  }
+
+  /** A root connection to the private bus, shared by the tests of this daemon. */
+  connection(): dbus.MessageBus {
+    this.conn ??= this.bus.connect();
+    return this.conn;
+  }
+
+  /** Calls a Manager method as root; rejects with the DBusError the daemon answered. */
+  async call(member: string, signature = '', body: unknown[] = []): Promise<unknown[]> {
+    const reply = await this.connection().call(new dbus.Message({ destination: BUS_NAME, path: MANAGER_PATH, interface: MANAGER_IFACE, member, signature, body }));
+    return reply?.body ?? [];
+  }
+
+  /** Properties.GetAll as plain values. */
+  async properties(objectPath: string, iface: string): Promise<Record<string, unknown>> {
+    const reply = await this.connection().call(
+      new dbus.Message({ destination: BUS_NAME, path: objectPath, interface: 'org.freedesktop.DBus.Properties', member: 'GetAll', signature: 's', body: [iface] }),
+    );
+    const props = (reply?.body[0] ?? {}) as Record<string, dbus.Variant>;
+    return Object.fromEntries(Object.entries(props).map(([k, v]) => [k, v.value]));
+  }
+
+  async nameHasOwner(): Promise<boolean> {
+    const reply = await this.connection().call(
+      new dbus.Message({ destination: 'org.freedesktop.DBus', path: '/org/freedesktop/DBus', interface: 'org.freedesktop.DBus', member: 'NameHasOwner', signature: 's', body: [BUS_NAME] }),
+    );
+    return reply?.body[0] === true;
+  }
+
+  /** Ends the daemon (SIGTERM, then SIGKILL), the bus and the host; removes the work directory. */
+  async dispose(): Promise<void> {
+    this.conn?.disconnect();
+    this.conn = undefined;
+    if (this.pid !== undefined) {
+      this.signal('SIGTERM');
+      const timer = setTimeout(() => this.pid !== undefined && signalPid(this.pid, 'SIGKILL'), 10_000);
+      await this.exited();
+      clearTimeout(timer);
+    }
+    await this.bus.stop();
+    await this.sim.dispose();
+    fs.rmSync(this.workDir, { recursive: true, force: true });
+  }
+}
+
+/** Registers a mocha hook that prints the daemon's log after a failed test, as power-profiles-daemon's tests do. */
+export function printDaemonLogOnFailure(daemon: () => DaemonUnderTest | undefined): void {
+  afterEach(function () {
+    const dut = daemon();
+    if (this.currentTest?.state === 'failed' && dut) {
+      console.log(`\n--- gpu-hookd log (${dut.logFile}) ---\n${dut.log().split('\n').slice(-60).join('\n')}\n--- end of log ---`);
+    }
+  });
+}
+
+/** The error a D-Bus call was answered with: its name and text. Fails when the call succeeded. */
+export async function callError(call: Promise<unknown>): Promise<{ name: string; text: string }> {
+  try {
+    await call;
+  } catch (e) {
+    const err = e as { type?: string; text?: string; message?: string };
+    return { name: err.type ?? '', text: err.text ?? err.message ?? String(e) };
+  }
+  throw new Error('the call succeeded; an error was expected');
+}
+
+/** A signal or a reply, in the order the test's connection received it. */
+export interface Recorded {
+  path: string;
+  interface: string;
+  member: string;
+  body: unknown[];
+}
+
+/** Records every signal org.gpuhookd1 sends, in arrival order, until stopped. */
+export async function recordSignals(conn: dbus.MessageBus): Promise<{ recorded: Recorded[]; stop(): Promise<void> }> {
+  const rule = `type='signal',sender='${BUS_NAME}'`;
+  const match = (member: string): dbus.Message =>
+    new dbus.Message({ destination: 'org.freedesktop.DBus', path: '/org/freedesktop/DBus', interface: 'org.freedesktop.DBus', member, signature: 's', body: [rule] });
+  const recorded: Recorded[] = [];
+  const listener = (msg: dbus.Message): void => {
+    if (msg.type !== dbus.MessageType.SIGNAL || !msg.path || !msg.interface || !msg.member) return;
+    recorded.push({ path: msg.path, interface: msg.interface, member: msg.member, body: msg.body as unknown[] });
+  };
+  conn.on('message', listener);
+  await conn.call(match('AddMatch'));
+  return {
+    recorded,
+    stop: async () => {
+      conn.off('message', listener);
+      await conn.call(match('RemoveMatch'));
+    },
+  };
+}
