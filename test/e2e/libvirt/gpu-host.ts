@@ -143,8 +143,18 @@ export class GpuHost {
     return RTX_GROUP.map((f) => this.sim.io.readLinkName(`sys/bus/pci/devices/${f}/driver`) ?? '');
   }
 
+  /** Everything the simulated kernel shows: for "nothing changed" after a refused or failed start. */
   snapshot(): HostSnapshot {
     return snapshotHost(this.sim.io);
+  }
+
+  /**
+   * Drivers and overrides of every PCI device, /dev/vfio and DRM nodes: what a detach and attach
+   * round trip must restore. (The boot VGA's efifb does not come back by design: KERNEL-FACTS.)
+   */
+  pciState(): Pick<HostSnapshot, 'pciDevices' | 'vfio' | 'drm'> {
+    const { pciDevices, vfio, drm } = this.snapshot();
+    return { pciDevices, vfio, drm };
   }
 
   async gpu(address = RTX): Promise<GpuProperties> {
