@@ -68,6 +68,19 @@ export class DaemonClient {
     return reply?.body ?? [];
   }
 
+  /** Whether org.gpuhookd1 has an owner, and whether the bus could start it (D-Bus activation).
+   *  Asks the bus itself, never the name, so it cannot start the daemon. */
+  async nameState(): Promise<{ owned: boolean; activatable: boolean }> {
+    const ask = async (member: string, signature = '', body: unknown[] = []): Promise<unknown> => {
+      const msg = new dbus.Message({ destination: 'org.freedesktop.DBus', path: '/org/freedesktop/DBus', interface: 'org.freedesktop.DBus', member, signature, body });
+      const reply = await this.request(msg, 10_000, `the D-Bus bus did not answer ${member} within 10 s`);
+      return reply?.body[0];
+    };
+    const owned = (await ask('NameHasOwner', 's', [BUS_NAME])) === true;
+    const activatable = ((await ask('ListActivatableNames')) as string[] | undefined)?.includes(BUS_NAME) ?? false;
+    return { owned, activatable };
+  }
+
   private request(msg: dbus.Message, timeoutMs: number, late: string): Promise<dbus.Message | null> {
     return withDeadline(Promise.race([this.bus.call(msg), this.broken]), timeoutMs, late);
   }

@@ -4,7 +4,8 @@
 import type { Command } from '../command';
 import { attachCommand } from './attach';
 import { detachCommand } from './detach';
+import { doctorCommand } from './doctor';
 import { listCommand } from './list';
 import { statusCommand } from './status';
 
-export const COMMANDS: readonly Command[] = [listCommand, statusCommand, detachCommand, attachCommand];
+export const COMMANDS: readonly Command[] = [listCommand, statusCommand, detachCommand, attachCommand, doctorCommand];
