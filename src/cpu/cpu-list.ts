@@ -51,6 +51,11 @@ export function formatCpuList(cpus: readonly number[]): string {
   return parts.join(',');
 }
 
+/** "CPU 3" or "CPUs 0,8": a list in a sentence. */
+export function cpusPhrase(cpus: readonly number[]): string {
+  return `${new Set(cpus).size === 1 ? 'CPU' : 'CPUs'} ${formatCpuList(cpus)}`;
+}
+
 export function sameCpus(a: readonly number[], b: readonly number[]): boolean {
   const x = [...new Set(a)].sort((p, q) => p - q);
   const y = [...new Set(b)].sort((p, q) => p - q);

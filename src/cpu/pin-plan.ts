@@ -7,7 +7,7 @@
 // when it can hold the whole VM (its memory is local there).
 
 import { CpuError } from './cpu-error';
-import { commonCpus, formatCpuList, withoutCpus } from './cpu-list';
+import { commonCpus, cpusPhrase, formatCpuList, withoutCpus } from './cpu-list';
 import type { CpuTopology, HostCore } from './cpu-topology';
 
 export interface GuestTopology {
@@ -43,10 +43,10 @@ export function planAutoPins(topology: CpuTopology, vcpus: number, vm: string, o
   const taken = options.taken ?? [];
   const free = topology.cores.filter((core) => commonCpus(core.cpus, [...kept, ...taken]).length === 0);
   if (free.length === 0) {
-    const why = taken.length > 0 ? ` and CPUs ${formatCpuList(taken)} are held by other VMs` : '';
+    const why = taken.length > 0 ? ` and other VMs hold ${cpusPhrase(taken)}` : '';
     throw new CpuError('InvalidArgument', 
       `VM ${vm} cannot be pinned: this host's online CPUs ${formatCpuList(topology.online)} leave no whole core once the host keeps ` +
-        `CPUs ${formatCpuList(kept)}${why}; set housekeepingCpus to fewer CPUs or set pin to "none"`,
+        `${cpusPhrase(kept)}${why}; set housekeepingCpus to fewer CPUs or set pin to "none"`,
     );
   }
   const chosen = chooseCores(free, vcpus);
@@ -67,13 +67,17 @@ export function planAutoPins(topology: CpuTopology, vcpus: number, vm: string, o
   return { vcpuPins, vmCpus, housekeeping, guestTopology: guestTopology(chosen, vcpus, threads.length), notes };
 }
 
-/** The fewest cores holding `vcpus` threads: within one package when one can, P-cores first. */
+/**
+ * The fewest cores holding `vcpus` threads: within one package when one can, P-cores before E-cores,
+ * and whole cores before those with a sibling offline; otherwise in CPU order.
+ */
 function chooseCores(free: HostCore[], vcpus: number): HostCore[] {
   const capacity = (cores: HostCore[]): number => cores.reduce((n, c) => n + c.cpus.length, 0);
   const packages = [...new Set(free.map((c) => c.package))];
   const fitting = packages.find((p) => capacity(free.filter((c) => c.package === p)) >= vcpus);
   const pool = fitting === undefined ? free : free.filter((c) => c.package === fitting);
-  const ordered = [...pool.filter((c) => c.kind !== 'efficiency'), ...pool.filter((c) => c.kind === 'efficiency')];
+  const rank = (c: HostCore): number => (c.kind === 'efficiency' ? 1000 : 0) - c.cpus.length;
+  const ordered = [...pool].sort((a, b) => rank(a) - rank(b));
   const chosen: HostCore[] = [];
   for (const core of ordered) {
     if (capacity(chosen) >= vcpus) break;
