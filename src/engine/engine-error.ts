@@ -24,6 +24,19 @@ export class EngineError extends Error {
   }
 }
 
+/** A step's own failure that knows its error code and what the user should do about it. */
+export class StepError extends Error {
+  constructor(
+    readonly code: EngineErrorCode,
+    message: string,
+    /** What to do, completing the sentence after a colon: "stop it and try again". */
+    readonly advice: string,
+  ) {
+    super(message);
+    this.name = 'StepError';
+  }
+}
+
 export function messageOf(e: unknown): string {
   return e instanceof Error ? e.message : String(e);
 }

@@ -6,6 +6,7 @@ import * as path from 'node:path';
 import { isPciAddress, parsePciAddress } from '../host/pci-address';
 import { removeFileDurable, writeFileAtomic } from './atomic-file';
 import type { FunctionHostState } from './host-state';
+import type { StepSpec } from './step-spec';
 
 export interface GpuRecord {
   version: 1;
@@ -16,6 +17,9 @@ export interface GpuRecord {
   detachedAt: string;
   /** The kernel's boot_id at detach: a record from an earlier boot describes a host that is gone. */
   bootId: string | null;
+  /** The single-GPU handover's steps around the group detach (stop the display manager, ...), which
+   *  the attach undoes in reverse; absent when there was none. */
+  handover?: StepSpec[];
 }
 
 export class GpuRecordStore {
@@ -83,7 +87,8 @@ function parseRecord(file: string, text: string): GpuRecord {
     isPciAddress(r.gpu) &&
     typeof r.owner === 'string' &&
     Array.isArray(r.functions) &&
-    r.functions.every(isFunctionHostState);
+    r.functions.every(isFunctionHostState) &&
+    (r.handover === undefined || (Array.isArray(r.handover) && r.handover.every((s) => s !== null && typeof s === 'object' && typeof s.kind === 'string')));
   if (!ok) throw new Error(`GPU record ${file} is not a gpu-hookd record of this version; delete it once the GPU's drivers are checked by hand`);
   return r as GpuRecord;
 }

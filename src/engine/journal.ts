@@ -2,12 +2,10 @@
 // started reaches disk, so that after a crash recovery can undo every step that might have started.
 // One file per GPU (GPUs move in parallel); removed when the transition completes or was rolled back.
 //
-// Layout (JSON lines): the header (transition, plan, ...) and the first mark `{"inFlight":N}` are
-// written whole before the first step (temp file, fdatasync, rename, fsync of the directory); later
-// marks are appended and fdatasync'ed. An append is one small write to a file that is already
-// durable, so a crash leaves the earlier lines intact and at worst a torn last line, which the
-// reader ignores. Rewriting the whole file per mark costs about four times as much for the same
-// guarantee (bench/engine-bench.ts prints both).
+// Layout (line-journal-file.ts): the header (transition, plan, ...) with the first mark
+// `{"inFlight":N}` is written whole and durable before the first step; later marks are appended
+// and fdatasync'ed. Rewriting the whole file per mark would cost about four times as much for the
+// same guarantee (bench/engine-bench.ts prints both).
 //
 // A mark covers the whole run of consecutive steps on one function (its override, unbind and
 // probe): undo is safe for a step that never ran, so saying "may have started" a little early keeps
@@ -16,7 +14,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { isPciAddress } from '../host/pci-address';
-import { removeFileDurable, writeFileAtomic } from './atomic-file';
+import { LineJournalFile, readJournalLines } from './line-journal-file';
 import { stepDevice, type StepSpec } from './step-spec';
 
 export type TransitionKind = 'detach' | 'attach';
@@ -47,7 +45,7 @@ export function journalDir(stateDir: string): string {
 
 export class Journal {
   readonly file: string;
-  private handle: fs.promises.FileHandle | undefined;
+  private readonly lines: LineJournalFile;
   /** The furthest step the journal on disk covers; -1 before the first mark. */
   private covered = -1;
 
@@ -56,32 +54,24 @@ export class Journal {
     private readonly header: JournalHeader,
   ) {
     this.file = path.join(journalDir(stateDir), `${header.gpu}.json`);
+    this.lines = new LineJournalFile(this.file, header);
   }
 
   /** Resolves once the journal on disk says that the step at `index` (and its run) may have started. */
   async cover(index: number): Promise<void> {
     if (index <= this.covered) return;
     const until = coverageEnd(this.header.plan, index);
-    const line = `${JSON.stringify({ inFlight: until })}\n`;
-    if (this.handle === undefined) {
-      await writeFileAtomic(this.file, `${JSON.stringify(this.header)}\n${line}`);
-      this.handle = await fs.promises.open(this.file, 'a');
-    } else {
-      await this.handle.write(line);
-      await this.handle.datasync();
-    }
+    await this.lines.append({ inFlight: until });
     this.covered = until;
   }
 
   /** Closes the file and leaves it for recovery (a rollback that failed). */
-  async close(): Promise<void> {
-    await this.handle?.close();
-    this.handle = undefined;
+  close(): Promise<void> {
+    return this.lines.close();
   }
 
-  async remove(): Promise<void> {
-    await this.close();
-    await removeFileDurable(this.file);
+  remove(): Promise<void> {
+    return this.lines.remove();
   }
 }
 
@@ -116,27 +106,15 @@ export function readJournals(stateDir: string): JournalFile[] {
 }
 
 export function parseJournal(text: string): JournalEntry {
-  const lines = text.split('\n');
-  // Only newline-terminated lines count: a crash mid-append leaves at most one torn line at the end.
-  const complete = lines.slice(0, -1);
-  const header = parseLine(complete[0] ?? '') as Partial<JournalHeader> | undefined;
+  const [header, ...marks] = readJournalLines(text) as [Partial<JournalHeader> | undefined, ...({ inFlight?: unknown } | undefined)[]];
   if (!isHeader(header)) throw new Error('it is not a gpu-hookd journal of this version');
   let inFlight = -1;
-  for (const line of complete.slice(1)) {
-    const mark = parseLine(line) as { inFlight?: unknown } | undefined;
+  for (const mark of marks) {
     const n = mark?.inFlight;
     if (Number.isInteger(n) && (n as number) >= 0 && (n as number) < header.plan.length) inFlight = Math.max(inFlight, n as number);
   }
   // No readable mark: assume every step may have started (undo is safe for steps that never ran).
   return { ...header, inFlight: inFlight >= 0 ? inFlight : header.plan.length - 1 };
-}
-
-function parseLine(line: string): unknown {
-  try {
-    return JSON.parse(line);
-  } catch {
-    return undefined;
-  }
 }
 
 function isHeader(j: Partial<JournalHeader> | undefined): j is JournalHeader {

@@ -21,12 +21,15 @@ export interface StepProgress {
   ms?: number;
   /** Set when failed: the cause, one sentence. */
   error?: string;
+  /** Set when finished with something worth saying about the outcome. */
+  note?: string;
 }
 
 export interface StepRecord {
   description: string;
   device?: string;
   ms: number;
+  note?: string;
 }
 
 export interface StepFailure {
@@ -63,11 +66,12 @@ export async function runPlan(plan: readonly StepSpec[], opts: RunOptions): Prom
     const executor = registry.executorFor(spec);
     const base = { phase: 'do' as const, index, total: plan.length, description: executor.describe(spec), device: stepDevice(spec) };
     const started = performance.now();
+    let note: string | undefined;
     try {
       if (ctx.signal?.aborted) throw new Error('the transition was cancelled');
       await opts.beforeStep?.(index);
       opts.emit?.({ ...base, status: 'started' });
-      await executor.do(ctx, spec);
+      note = (await executor.do(ctx, spec)) ?? undefined;
       await executor.verify(ctx, spec);
     } catch (cause) {
       opts.emit?.({ ...base, status: 'failed', ms: performance.now() - started, error: messageOf(cause) });
@@ -76,8 +80,8 @@ export async function runPlan(plan: readonly StepSpec[], opts: RunOptions): Prom
       throw new PlanFailure({ index, description: base.description, cause }, rollbackFailures, done);
     }
     const ms = performance.now() - started;
-    opts.emit?.({ ...base, status: 'finished', ms });
-    done.push({ description: base.description, device: base.device, ms });
+    opts.emit?.({ ...base, status: 'finished', ms, ...(note ? { note } : {}) });
+    done.push({ description: base.description, device: base.device, ms, ...(note ? { note } : {}) });
   }
   return done;
 }

@@ -3,6 +3,7 @@
 // step that never ran or half ran is handled), which returns the host to where it was before.
 
 import type { HostIO } from '../host/host-io';
+import type { HostServices } from '../host/host-services';
 import { currentBootId } from './device-state';
 import { messageOf } from './engine-error';
 import { GpuRecordStore } from './gpu-record-store';
@@ -34,13 +35,15 @@ export interface RecoveryOptions {
   registry?: StepRegistry;
   log?: EngineLog;
   timeouts?: Partial<EngineTimeouts>;
+  /** systemd and logind, for undoing the steps of a single-GPU handover. */
+  services?: HostServices;
   onStep?: (progress: StepProgress & { gpu: string; transition: string }) => void;
 }
 
 export async function recoverInterruptedTransition(stateDir: string, io: HostIO, opts: RecoveryOptions = {}): Promise<RecoveryReport> {
   const registry = opts.registry ?? builtinStepRegistry();
   const log = opts.log ?? silentLog;
-  const ctx = { io, log, timeouts: { ...DEFAULT_TIMEOUTS, ...opts.timeouts } };
+  const ctx = { io, log, timeouts: { ...DEFAULT_TIMEOUTS, ...opts.timeouts }, services: opts.services };
   const records = new GpuRecordStore(stateDir);
   const bootId = currentBootId(io);
   const transitions: RecoveredTransition[] = [];

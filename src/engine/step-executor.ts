@@ -1,6 +1,7 @@
 // What a step kind must provide, and the registry that maps a journal's `kind` to its code.
 
 import type { HostIO } from '../host/host-io';
+import type { HostServices } from '../host/host-services';
 import { DEFAULT_WRITE_TIMEOUT_MS } from '../host/host-io';
 import type { StepKind, StepOf, StepSpec } from './step-spec';
 
@@ -23,6 +24,9 @@ export interface EngineTimeouts {
   probeMs: number;
   /** Until /dev/vfio/<group> appears after the last function of the group reached vfio-pci. */
   vfioDeviceMs: number;
+  /** Until a systemd unit job (stopping the display manager), a logind session's end or a terminated
+   *  process's exit is over. */
+  unitJobMs: number;
 }
 
 export const DEFAULT_TIMEOUTS: EngineTimeouts = {
@@ -30,6 +34,7 @@ export const DEFAULT_TIMEOUTS: EngineTimeouts = {
   moduleMs: 30_000,
   probeMs: 5_000,
   vfioDeviceMs: 5_000,
+  unitJobMs: 20_000,
 };
 
 export interface StepContext {
@@ -37,6 +42,8 @@ export interface StepContext {
   log: EngineLog;
   timeouts: EngineTimeouts;
   signal?: AbortSignal;
+  /** systemd and logind on the system bus; only steps of the single-GPU handover need them. */
+  services?: HostServices;
 }
 
 /**
@@ -47,7 +54,8 @@ export interface StepContext {
 export interface StepExecutor<K extends StepKind = StepKind> {
   /** A short imperative phrase naming the device: "unbind 0000:01:00.1 from snd_hda_intel". */
   describe(spec: StepOf<K>): string;
-  do(ctx: StepContext, spec: StepOf<K>): Promise<void>;
+  /** Resolves with a note when the outcome needs saying ("the kernel removed efi-framebuffer.0"). */
+  do(ctx: StepContext, spec: StepOf<K>): Promise<void | string>;
   /** Throws when the kernel does not read back what `do` asked for. */
   verify(ctx: StepContext, spec: StepOf<K>): Promise<void>;
   undo(ctx: StepContext, spec: StepOf<K>): Promise<void>;

@@ -1,6 +1,7 @@
 // The step kinds gpu-hookd ships. A new kind: one file in this folder, plus one line here.
 
 import { StepRegistry } from '../step-executor';
+import { registerHandoverSteps } from './handover-steps';
 import { loadModuleStep } from './load-module';
 import { probeDriverStep } from './probe-driver';
 import { setOverrideStep } from './set-override';
@@ -8,7 +9,7 @@ import { unbindDriverStep } from './unbind-driver';
 import { waitVfioGroupStep } from './wait-vfio-group';
 
 export function builtinStepRegistry(): StepRegistry {
-  return new StepRegistry()
+  return registerHandoverSteps(new StepRegistry())
     .register('load-module', loadModuleStep)
     .register('set-override', setOverrideStep)
     .register('unbind-driver', unbindDriverStep)

@@ -1,0 +1,53 @@
+// The file format under every journal: JSON lines. The first append writes the header and the first
+// mark whole and durable (temp file, fdatasync, rename, fsync of the directory); later marks are
+// appended and fdatasync'ed. An append is one small write to a file that is already durable, so a
+// crash leaves the earlier lines intact and at worst a torn last line, which readers drop.
+
+import * as fs from 'node:fs';
+import { removeFileDurable, writeFileAtomic } from './atomic-file';
+
+export class LineJournalFile {
+  private handle: fs.promises.FileHandle | undefined;
+
+  constructor(
+    readonly file: string,
+    private readonly header: object,
+  ) {}
+
+  /** Resolves once `mark` (and, the first time, the header) is on disk. */
+  async append(mark: object): Promise<void> {
+    const line = `${JSON.stringify(mark)}\n`;
+    if (this.handle === undefined) {
+      await writeFileAtomic(this.file, `${JSON.stringify(this.header)}\n${line}`);
+      this.handle = await fs.promises.open(this.file, 'a');
+      return;
+    }
+    await this.handle.write(line);
+    await this.handle.datasync();
+  }
+
+  /** Closes the file and leaves it on disk (for recovery). */
+  async close(): Promise<void> {
+    await this.handle?.close();
+    this.handle = undefined;
+  }
+
+  async remove(): Promise<void> {
+    await this.close();
+    await removeFileDurable(this.file);
+  }
+}
+
+/** The complete (newline-terminated) lines of a journal, each parsed, undefined where not JSON. */
+export function readJournalLines(text: string): unknown[] {
+  return text
+    .split('\n')
+    .slice(0, -1)
+    .map((line) => {
+      try {
+        return JSON.parse(line) as unknown;
+      } catch {
+        return undefined;
+      }
+    });
+}

@@ -1,0 +1,65 @@
+// No process may hold the GPU when its driver is unbound: the unbind would block in the kernel until
+// the process lets go (libvirtd then hangs in the hook). After the display manager has stopped, the
+// processes still holding the GPU's device nodes are refused by name and PID, or asked to exit
+// (SIGTERM) when the VM's settings say holders: "terminate".
+
+import { describeHolders, findGpuHolders, gpuDeviceNodes, signalGpuHolders, type GpuHolder } from '../../host/gpu-holders';
+import { formatMs } from '../../host/host-io';
+import { describeSessions } from '../../host/logind-sessions';
+import { StepError } from '../engine-error';
+import type { StepContext, StepExecutor } from '../step-executor';
+import type { StepOf } from '../step-spec';
+import { waitUntil } from '../wait-until';
+
+declare module '../step-spec' {
+  interface StepSpecMap {
+    /** Refuse (or, with policy "terminate", end) processes holding the device nodes of `devices`; nothing to undo. */
+    'check-holders': { devices: string[]; nvidia: boolean; policy: 'refuse' | 'terminate'; seat: string };
+  }
+}
+
+function holdersNow(ctx: StepContext, s: StepOf<'check-holders'>): GpuHolder[] {
+  return findGpuHolders(ctx.io, gpuDeviceNodes(ctx.io, s.devices, { nvidia: s.nvidia }));
+}
+
+/** The graphical sessions still open on the seat, as a clause for the refusal; "" when none or unknown. */
+async function openSessions(ctx: StepContext, seat: string): Promise<string> {
+  try {
+    const sessions = (await ctx.services?.logind.graphicalOnSeat(seat)) ?? [];
+    return sessions.length > 0 ? `; graphical sessions still open on ${seat}: ${describeSessions(sessions)}` : '';
+  } catch {
+    // The refusal names the processes; logind's view only adds a hint.
+    return '';
+  }
+}
+
+export const checkHoldersStep: StepExecutor<'check-holders'> = {
+  describe: (s) => `check that no process holds ${s.devices[0]}`,
+
+  async do(ctx, s) {
+    const holders = holdersNow(ctx, s);
+    if (holders.length === 0) return undefined;
+    if (s.policy === 'refuse') {
+      const sessions = await openSessions(ctx, s.seat);
+      throw new StepError(
+        'Busy',
+        `${describeHolders(holders)}${sessions}`,
+        `close ${holders.length === 1 ? 'it' : 'them'} and try again${sessions ? ', or set endSessions' : ''}, or set holders to "terminate" to let gpu-hookd end them`,
+      );
+    }
+    signalGpuHolders(ctx.io, holders);
+    const gone = await waitUntil(() => holdersNow(ctx, s).every((h) => !holders.some((o) => o.pid === h.pid)), ctx.timeouts.unitJobMs, ctx.signal);
+    if (!gone) {
+      const left = holdersNow(ctx, s).filter((h) => holders.some((o) => o.pid === h.pid));
+      throw new StepError('Timeout', `${describeHolders(left)}, and did not exit within ${formatMs(ctx.timeouts.unitJobMs)} of SIGTERM`, 'end it by hand and try again');
+    }
+    return `terminated ${holders.map((h) => `${h.comm} (PID ${h.pid})`).join(', ')}`;
+  },
+
+  async verify(ctx, s) {
+    const holders = holdersNow(ctx, s);
+    if (holders.length > 0) throw new StepError('Busy', describeHolders(holders), 'close them and try again');
+  },
+
+  async undo() {},
+};

@@ -1,0 +1,67 @@
+// The firmware framebuffer (efifb, simplefb/simpledrm, vesafb) scans out of the boot VGA's memory
+// and holds that range: vfio-pci then cannot reserve the BAR. It is unbound from its platform
+// driver before the detach. The kernel itself removes the platform device for good once vfio-pci
+// (or a DRM driver) claims the boot VGA's aperture (KERNEL-FACTS.md), so on the way back there may
+// be nothing to bind: that is said plainly, never papered over.
+
+import { findFirmwareFramebuffer, platformDriverPath } from '../../host/consoles';
+import type { StepContext, StepExecutor } from '../step-executor';
+import type { StepOf } from '../step-spec';
+import { parsePciAddress } from '../../host/pci-address';
+import { boundDriver } from '../device-state';
+
+declare module '../step-spec' {
+  interface StepSpecMap {
+    /** Unbind the firmware framebuffer `device` of the boot VGA `gpu` from `driver`; undo binds it when it still exists. */
+    'unbind-firmware-fb': { device: string; driver: string; gpu: string };
+    /** Bind it again when the kernel kept it; undo unbinds it. */
+    'bind-firmware-fb': { device: string; driver: string; gpu: string };
+  }
+}
+
+type FbSpec = StepOf<'unbind-firmware-fb'> | StepOf<'bind-firmware-fb'>;
+
+async function unbind(ctx: StepContext, s: FbSpec): Promise<void> {
+  if (findFirmwareFramebuffer(ctx.io, s.device)?.driver !== s.driver) return;
+  await ctx.io.write(platformDriverPath(s.driver, 'unbind'), s.device, { timeoutMs: ctx.timeouts.writeMs });
+}
+
+/** Binds it back when it exists and the GPU has no driver of its own drawing; else says why not. */
+async function bind(ctx: StepContext, s: FbSpec): Promise<string | undefined> {
+  const fb = findFirmwareFramebuffer(ctx.io, s.device);
+  if (!fb) {
+    return `the kernel removed ${s.device} when ${s.gpu} went to vfio-pci, so it cannot be bound again; ` +
+      `the console comes back with the framebuffer of ${s.gpu}'s own driver`;
+  }
+  if (fb.driver !== null) return undefined;
+  // A DRM driver that took the GPU back draws the console itself; a second scanout on its memory would fight it.
+  if (ctx.io.list(`sys/bus/pci/devices/${parsePciAddress(s.gpu)}/drm`).length > 0) {
+    return `${s.device} stays unbound: ${boundDriver(ctx.io, s.gpu) ?? 'a DRM driver'} drives ${s.gpu}'s display now`;
+  }
+  await ctx.io.write(platformDriverPath(s.driver, 'bind'), s.device, { timeoutMs: ctx.timeouts.writeMs });
+  return undefined;
+}
+
+export const unbindFirmwareFbStep: StepExecutor<'unbind-firmware-fb'> = {
+  describe: (s) => `unbind ${s.device} from ${s.driver}`,
+  do: unbind,
+  async verify(ctx, s) {
+    const fb = findFirmwareFramebuffer(ctx.io, s.device);
+    if (fb?.driver) throw new Error(`${s.device} is still bound to ${fb.driver} after the unbind`);
+  },
+  async undo(ctx, s) {
+    const why = await bind(ctx, s);
+    if (why) ctx.log.warn({ device: s.device }, why);
+  },
+};
+
+export const bindFirmwareFbStep: StepExecutor<'bind-firmware-fb'> = {
+  describe: (s) => `bind ${s.device} to ${s.driver}`,
+  do: bind,
+  async verify(ctx, s) {
+    const fb = findFirmwareFramebuffer(ctx.io, s.device);
+    const gpuDrawing = ctx.io.list(`sys/bus/pci/devices/${parsePciAddress(s.gpu)}/drm`).length > 0;
+    if (fb && fb.driver === null && !gpuDrawing) throw new Error(`${s.device} is still unbound after the bind`);
+  },
+  undo: unbind,
+};
