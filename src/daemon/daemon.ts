@@ -33,7 +33,7 @@ export interface RunningDaemon {
   service: GpuService;
   engine: TransitionEngine;
   bus: BusService;
-  /** Refuses new transitions, waits for the ones in flight to finish or roll back, leaves the bus. */
+  /** Refuses new transitions, waits for the calls in flight to finish (or roll back) and be answered, leaves the bus. */
   stop(): Promise<void>;
 }
 
@@ -44,22 +44,14 @@ export async function startDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
   await service.start();
 
   let accepting = true;
+  // Every transition runs inside a bus call: waiting for the calls waits for the transitions, and
+  // for the answers their callers (the libvirt hook) are waiting for.
   const inFlight = new Set<Promise<unknown>>();
-  const track = (address: string, kind: string): void => {
-    // A transition's end is announced as an event; remember a promise per running transition so that
-    // stop() can wait for all of them.
-    const done = new Promise<void>((resolve) => {
-      const onEnd = (a: string, k: string): void => {
-        if (a !== address || k !== kind) return;
-        service.off('transition-finished', onEnd);
-        resolve();
-      };
-      service.on('transition-finished', onEnd);
-    });
-    inFlight.add(done);
-    void done.then(() => inFlight.delete(done));
+  const onCall = (call: Promise<unknown>): void => {
+    inFlight.add(call);
+    const forget = (): void => void inFlight.delete(call);
+    call.then(forget, forget);
   };
-  service.on('transition-started', track);
 
   const publishStatus = (): void => opts.notifier?.status(service.status());
   service.on('gpu-changed', publishStatus);
@@ -69,6 +61,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
     version: opts.version,
     accessGroup: opts.accessGroup,
     accepting: () => accepting,
+    onCall,
     reload: async () => {
       await opts.reloadConfig?.();
       service.rescan();
@@ -86,8 +79,10 @@ export async function startDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
       accepting = false;
       opts.notifier?.stopping();
       opts.log.info({ event: 'stopping', inFlight: inFlight.size }, 'gpu-hookd stopping');
-      await Promise.all([...inFlight]);
-      service.off('transition-started', track);
+      // Calls still allowed while stopping (Release) may start while others finish.
+      while (inFlight.size > 0) await Promise.allSettled([...inFlight]);
+      // dbus-next sends a reply once the call's promise settles: let it go out before leaving the bus.
+      await new Promise((resolve) => setImmediate(resolve));
       bus.close();
     },
   };

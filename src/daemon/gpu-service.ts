@@ -67,6 +67,9 @@ export class GpuService extends EventEmitter<GpuServiceEvents> {
     const recovery = await this.opts.engine.recover();
     for (const t of recovery.transitions) {
       this.opts.log.warn({ event: 'recovered', transition: t }, 'a transition interrupted by a crash was undone');
+      // An undone detach left the GPU on its host drivers: the claim taken for it (a VM whose start
+      // failed with us, or a Detach by hand) holds nothing any more.
+      if (t.kind === 'detach' && t.gpu && (t.outcome === 'restored' || t.outcome === 'stale')) await this.owners.delete(t.gpu);
     }
     this.rescan();
     await this.reconcileOwners();

@@ -14,6 +14,8 @@ export interface ManagerHooks {
   reload: () => Promise<void>;
   /** False while the daemon is stopping: new transitions are refused. */
   accepting: () => boolean;
+  /** Told of every mutating call as it starts, so that stopping can wait until its caller has the answer. */
+  onCall?: (call: Promise<unknown>) => void;
 }
 
 export class ManagerInterface extends dbus.interface.Interface {
@@ -88,7 +90,7 @@ export class ManagerInterface extends dbus.interface.Interface {
 
   private mutating<T>(member: string, args: string[], work: () => Promise<T>, allowWhileStopping = false): Promise<T> {
     const sender = this.access.capture();
-    return guarded(async () => {
+    const call = guarded(async () => {
       await this.access.assertMayChange(sender, member);
       if (args.some((a) => typeof a !== 'string' || Buffer.byteLength(a) > MAX_DOMAIN_XML_BYTES)) {
         throw new ServiceError('InvalidArgument', `an argument of ${member} is larger than ${MAX_DOMAIN_XML_BYTES / 1024} KiB: refusing it`);
@@ -98,6 +100,8 @@ export class ManagerInterface extends dbus.interface.Interface {
       }
       return work();
     });
+    this.hooks.onCall?.(call);
+    return call;
   }
 }
 

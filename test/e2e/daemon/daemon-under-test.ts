@@ -203,7 +203,10 @@ export class DaemonUnderTest {
   }
 }
 
-/** Registers a mocha hook that prints the daemon's log after a failed test, as power-profiles-daemon's tests do. */
+/**
+ * Registers a mocha hook that prints the daemon's log after a failed test, as power-profiles-daemon's
+ * tests do. Register it before an afterEach that disposes the daemon: hooks run in that order.
+ */
 export function printDaemonLogOnFailure(daemon: () => DaemonUnderTest | undefined): void {
   afterEach(function () {
     const dut = daemon();
