@@ -1,22 +1,18 @@
-// The gpu-hookd side of the libvirt e2e tests: the simulated seed host (an RTX 2060 whose IOMMU
-// group holds four functions), a private system-like bus, and the real daemon process on both. Also
-// the hook's config file: libvirt passes the hook no environment, so the hook that libvirtd runs
-// can only learn the private bus from /etc/gpu-hookd/hook.conf, written here and removed after.
+// The gpu-hookd side of the libvirt e2e tests: the real daemon on the simulated seed host (an RTX
+// 2060 whose IOMMU group holds four functions) on a private bus with our shipped policy
+// (DaemonUnderTest), plus what the hook needs. libvirt passes the hook no environment, so the hook
+// that libvirtd runs can only learn the private bus from /etc/gpu-hookd/hook.conf, written here and
+// removed after.
 //
-// GPU_HOOKD_INSTALLED=1 runs the installed gpu-hookd and hook (/usr/bin/gpu-hookd,
-// /etc/libvirt/hooks/qemu.d/gpu-hookd) instead of this checkout's.
+// GPU_HOOKD_INSTALLED=1 runs the installed hook (/etc/libvirt/hooks/qemu.d/gpu-hookd) instead of
+// this checkout's.
 
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
-import type { ChildProcess } from 'node:child_process';
-import * as dbus from 'dbus-next';
-import { BUS_NAME, GPU_IFACE, MANAGER_IFACE, MANAGER_PATH, gpuObjectPath } from '../../../src/dbus/contract';
-import { createSimHost, type SimHost } from '../../../src/sim/sim-host';
-import { loadScenario } from '../../../src/sim/scenarios';
-import { snapshotHost, type HostSnapshot } from '../../../src/sim/snapshot';
-import { startPrivateSystemBus, type PrivateBus } from '../../support/private-bus';
-import { isRunning, processName, readFileOrUndefined, runCommand, signalPid, spawnTracked, stopPid, waitFor, type CommandResult } from '../../support/processes';
+import { GPU_IFACE, gpuObjectPath } from '../../../src/dbus/contract';
+import type { HostSnapshot } from '../../../src/sim/snapshot';
+import { DaemonUnderTest } from '../daemon/daemon-under-test';
+import { isRunning, readFileOrUndefined, runCommand, waitFor, type CommandResult } from '../../support/processes';
 import type { HookFile } from '../../support/libvirt-harness';
 
 /** The seed's RTX 2060: its display function and every function of its IOMMU group. */
@@ -26,10 +22,8 @@ export const RTX_HOST_DRIVERS = ['nouveau', 'snd_hda_intel', 'xhci_hcd', 'nvidia
 export const ALL_VFIO = RTX_GROUP.map(() => 'vfio-pci');
 
 export const INSTALLED = process.env.GPU_HOOKD_INSTALLED === '1';
-const CHECKOUT = path.resolve(__dirname, '../../../..');
 /** The hook as a file to run directly or to hand to the libvirt harness. */
-export const HOOK_PATH = INSTALLED ? '/etc/libvirt/hooks/qemu.d/gpu-hookd' : path.join(CHECKOUT, 'hooks/qemu');
-const DAEMON_COMMAND = INSTALLED ? ['/usr/bin/gpu-hookd'] : [process.execPath, path.join(CHECKOUT, 'dist/src/daemon/main.js')];
+export const HOOK_PATH = INSTALLED ? '/etc/libvirt/hooks/qemu.d/gpu-hookd' : path.resolve(__dirname, '../../../../hooks/qemu');
 
 export const HOOK_CONF = '/etc/gpu-hookd/hook.conf';
 const HOOK_CONF_MARK = '# written by the gpu-hookd e2e tests, pid';
@@ -39,15 +33,6 @@ export function gpuMetadata(address = RTX, settings = ''): string {
   return `<hookd:vm xmlns:hookd='https://gpuhookd.org/xmlns/vm/1'${settings ? ` ${settings}` : ''}><hookd:gpu address='${address}'/></hookd:vm>`;
 }
 
-// The e2e bus holds only root's processes (the daemon, libvirtd's hooks): one root-only policy.
-const ROOT_POLICY = `<busconfig>
-  <policy user="root">
-    <allow own="${BUS_NAME}"/>
-    <allow send_destination="${BUS_NAME}"/>
-  </policy>
-</busconfig>
-`;
-
 export interface GpuProperties {
   mode: string;
   owner: string;
@@ -56,96 +41,58 @@ export interface GpuProperties {
 }
 
 export class GpuHost {
-  private daemon: ChildProcess | undefined;
-  private conn: dbus.MessageBus | undefined;
-
-  private constructor(
-    readonly sim: SimHost,
-    readonly bus: PrivateBus,
-    readonly workDir: string,
-  ) {}
+  private constructor(readonly daemon: DaemonUnderTest) {}
 
   static async start(): Promise<GpuHost> {
-    const workDir = fs.mkdtempSync(path.join(os.tmpdir(), 'gpu-hookd-e2e-libvirt-'));
-    const sim = await createSimHost(loadScenario('seed'), { dir: path.join(workDir, 'host') });
-    fs.writeFileSync(path.join(workDir, 'config.json'), '{}\n');
-    let bus: PrivateBus | undefined;
-    try {
-      bus = await startPrivateSystemBus();
-      await bus.addPolicy('org.gpuhookd1-e2e.conf', ROOT_POLICY);
-      const host = new GpuHost(sim, bus, workDir);
-      await host.startDaemon();
-      return host;
-    } catch (e) {
-      await bus?.stop().catch(() => undefined);
-      await sim.dispose();
-      fs.rmSync(workDir, { recursive: true, force: true });
-      throw e;
-    }
+    return new GpuHost(await DaemonUnderTest.start());
   }
 
   get root(): string {
-    return this.sim.root;
+    return this.daemon.root;
   }
 
-  get stateDir(): string {
-    return path.join(this.workDir, 'state');
+  get workDir(): string {
+    return this.daemon.workDir;
   }
 
   /** The hook's config for this host: the private bus and the simulated sysfs. */
   hookConf(extra: Record<string, string> = {}): string {
-    const lines = { GPU_HOOKD_BUS: this.bus.address, GPU_HOOKD_SYSFS: path.join(this.root, 'sys'), ...extra };
+    const lines = { GPU_HOOKD_BUS: this.daemon.bus.address, GPU_HOOKD_SYSFS: path.join(this.root, 'sys'), ...extra };
     return Object.entries(lines).map(([k, v]) => `${k}=${v}`).join('\n') + '\n';
   }
 
-  /** Starts the real daemon process and waits until it owns its bus name. */
-  async startDaemon(): Promise<void> {
-    if (this.daemon && this.daemon.exitCode === null && this.daemon.signalCode === null) throw new Error('the daemon is already running');
-    const log = fs.openSync(this.daemonLogFile, 'a');
-    const args = ['--root', this.root, '--bus', this.bus.address, '--state-dir', this.stateDir, '--config', path.join(this.workDir, 'config.json')];
-    const [cmd, ...pre] = DAEMON_COMMAND;
-    this.daemon = spawnTracked(cmd, [...pre, ...args], { stdio: ['ignore', log, log], env: { ...process.env, NO_COLOR: '1' } });
-    fs.closeSync(log);
-    const child = this.daemon;
-    await waitFor(`gpu-hookd owning ${BUS_NAME} (log: ${this.daemonLogFile})`, async () => {
-      if (child.exitCode !== null) throw new Error(`gpu-hookd exited with status ${child.exitCode}: ${this.daemonLog().trim()}`);
-      return this.nameHasOwner();
-    }, { timeoutMs: 20_000 });
+  startDaemon(): Promise<void> {
+    return this.daemon.startDaemon();
   }
 
   /** SIGTERM: the daemon finishes what is in flight and leaves the bus. */
   async stopDaemon(): Promise<void> {
-    const pid = this.daemonPid();
-    if (pid === undefined) return;
-    await stopPid(pid, { expectName: processName(pid) ?? 'node' });
-    await waitFor(`${BUS_NAME} released`, async () => !(await this.nameHasOwner()));
+    if (this.daemon.pid === undefined) return;
+    await this.daemon.terminate();
+    await waitFor('org.gpuhookd1 released', async () => !(await this.daemon.nameHasOwner()));
   }
 
   /** SIGKILL: no chance to clean up, as after a crash. */
-  async killDaemon(): Promise<void> {
-    const pid = this.daemonPid();
-    if (pid === undefined) throw new Error('the daemon is not running');
-    signalPid(pid, 'SIGKILL');
-    await waitFor(`gpu-hookd (pid ${pid}) gone`, () => !isRunning(pid));
-    await waitFor(`${BUS_NAME} released`, async () => !(await this.nameHasOwner()));
+  killDaemon(): Promise<void> {
+    return this.daemon.kill();
   }
 
   daemonRunning(): boolean {
-    return this.daemonPid() !== undefined;
+    return this.daemon.pid !== undefined;
   }
 
   daemonLog(): string {
-    return readFileOrUndefined(this.daemonLogFile) ?? '';
+    return this.daemon.log();
   }
 
   /** The driver of each function of the RTX's group, as the (simulated) kernel says now. */
   drivers(): string[] {
-    return RTX_GROUP.map((f) => this.sim.io.readLinkName(`sys/bus/pci/devices/${f}/driver`) ?? '');
+    return RTX_GROUP.map((f) => this.daemon.sim.io.readLinkName(`sys/bus/pci/devices/${f}/driver`) ?? '');
   }
 
   /** Everything the simulated kernel shows: for "nothing changed" after a refused or failed start. */
   snapshot(): HostSnapshot {
-    return snapshotHost(this.sim.io);
+    return this.daemon.snapshot();
   }
 
   /**
@@ -158,25 +105,19 @@ export class GpuHost {
   }
 
   async gpu(address = RTX): Promise<GpuProperties> {
-    const reply = await this.connection().call(
-      new dbus.Message({ destination: BUS_NAME, path: gpuObjectPath(address), interface: 'org.freedesktop.DBus.Properties', member: 'GetAll', signature: 's', body: [GPU_IFACE] }),
-    );
-    const props = (reply?.body[0] ?? {}) as Record<string, dbus.Variant>;
-    const drivers = props.Drivers.value as Record<string, string>;
+    const props = await this.daemon.properties(gpuObjectPath(address), GPU_IFACE);
+    const drivers = props.Drivers as Record<string, string>;
     return {
-      mode: props.Mode.value as string,
-      owner: props.Owner.value as string,
-      lastError: props.LastError.value as string,
+      mode: props.Mode as string,
+      owner: props.Owner as string,
+      lastError: props.LastError as string,
       drivers: RTX_GROUP.map((f) => drivers[f] ?? ''),
     };
   }
 
   /** Calls a Manager method with string arguments, as the hook does; rejects with the DBusError. */
-  async callManager(member: string, ...args: string[]): Promise<unknown[]> {
-    const reply = await this.connection().call(
-      new dbus.Message({ destination: BUS_NAME, path: MANAGER_PATH, interface: MANAGER_IFACE, member, signature: 's'.repeat(args.length), body: args }),
-    );
-    return reply?.body ?? [];
+  callManager(member: string, ...args: string[]): Promise<unknown[]> {
+    return this.daemon.call(member, 's'.repeat(args.length), args);
   }
 
   /** Runs the hook script directly, as libvirt would, with this host's config. */
@@ -188,34 +129,8 @@ export class GpuHost {
     return runCommand(HOOK_PATH, args, { env, input: xml }).finally(() => fs.rmSync(confFile, { force: true }));
   }
 
-  async stop(): Promise<void> {
-    this.conn?.disconnect();
-    this.conn = undefined;
-    await this.stopDaemon().catch(() => undefined);
-    await this.bus.stop();
-    await this.sim.dispose();
-    fs.rmSync(this.workDir, { recursive: true, force: true });
-  }
-
-  private get daemonLogFile(): string {
-    return path.join(this.workDir, 'gpu-hookd.log');
-  }
-
-  private daemonPid(): number | undefined {
-    const pid = this.daemon?.pid;
-    return pid !== undefined && this.daemon?.exitCode === null && this.daemon.signalCode === null && isRunning(pid) ? pid : undefined;
-  }
-
-  private connection(): dbus.MessageBus {
-    this.conn ??= this.bus.connect();
-    return this.conn;
-  }
-
-  private async nameHasOwner(): Promise<boolean> {
-    const reply = await this.connection().call(
-      new dbus.Message({ destination: 'org.freedesktop.DBus', path: '/org/freedesktop/DBus', interface: 'org.freedesktop.DBus', member: 'NameHasOwner', signature: 's', body: [BUS_NAME] }),
-    );
-    return reply?.body[0] === true;
+  stop(): Promise<void> {
+    return this.daemon.dispose();
   }
 }
 

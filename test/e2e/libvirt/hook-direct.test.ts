@@ -162,7 +162,7 @@ describe('the libvirt hook script, run as libvirtd runs it', function () {
   describe('hook.conf', () => {
     it('is read, not run: a command in it does nothing, quotes are stripped, unknown keys ignored', async () => {
       const marker = path.join(host.workDir, 'conf-ran');
-      const conf = `# comment\nUNKNOWN=1\nGPU_HOOKD_BUS="${host.bus.address}"\nGPU_HOOKD_SYSFS='${host.root}/sys'\ntouch ${marker}\nGPU_HOOKD_HOOK_TIMEOUT_MS=$(touch ${marker})\n`;
+      const conf = `# comment\nUNKNOWN=1\nGPU_HOOKD_BUS="${host.daemon.bus.address}"\nGPU_HOOKD_SYSFS='${host.root}/sys'\ntouch ${marker}\nGPU_HOOKD_HOOK_TIMEOUT_MS=$(touch ${marker})\n`;
       const xml = withGpuMetadata('conf-vm');
       assert.deepEqual(await host.runHook(['conf-vm', 'prepare', 'begin', '-'], xml, conf), { code: 0, stdout: '', stderr: '' });
       assert.equal((await host.gpu()).owner, 'conf-vm', 'the quoted bus address was used');
