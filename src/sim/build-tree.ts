@@ -7,7 +7,7 @@ import { KernelContext, ScenarioIndex } from './kernel-context';
 import { bootModules } from './module-model';
 import { bind } from './pci-binding';
 import { writeCpus } from './cpu-model';
-import { FBCON_NAME, PciDeviceSpec, Scenario } from './scenario';
+import { FBCON_NAME, PciDeviceSpec, ProcessSpec, Scenario } from './scenario';
 import { SimPaths, SimState, writeState } from './sim-state';
 import {
   formatCpuList,
@@ -202,18 +202,21 @@ function allCpuMask(cpus: number[]): string {
 }
 
 function writeProcesses(tree: Tree, s: Scenario): void {
-  const all = formatCpuList(cpuLayout(s.cpu).map((p) => p.cpu));
-  for (const p of s.processes) {
-    const dir = `proc/${p.pid}`;
-    tree.file(`${dir}/comm`, `${p.comm}\n`);
-    tree.file(`${dir}/cmdline`, p.cmdline.map((a) => `${a}\0`).join(''));
-    tree.file(`${dir}/status`, `Name:\t${p.comm}\nState:\tS (sleeping)\nPid:\t${p.pid}\nCpus_allowed_list:\t${all}\n`);
-    tree.dir(`${dir}/fd`);
-    p.fds.forEach((target, i) => tree.rawLink(`${dir}/fd/${i + 3}`, target));
-    const threads = [{ tid: p.pid, comm: p.comm }, ...p.threads];
-    for (const t of threads) {
-      tree.file(`${dir}/task/${t.tid}/comm`, `${t.comm}\n`);
-      tree.file(`${dir}/task/${t.tid}/status`, `Name:\t${t.comm}\nPid:\t${t.tid}\nCpus_allowed_list:\t${all}\n`);
-    }
+  for (const p of s.processes) writeProcess(tree, s, p);
+}
+
+/** One scenario process's proc/<pid> entry (also used when a simulated process starts again). */
+export function writeProcess(tree: Tree, s: Scenario, p: ProcessSpec): void {
+  const all = formatCpuList(cpuLayout(s.cpu).map((c) => c.cpu));
+  const dir = `proc/${p.pid}`;
+  tree.file(`${dir}/comm`, `${p.comm}\n`);
+  tree.file(`${dir}/cmdline`, p.cmdline.map((a) => `${a}\0`).join(''));
+  tree.file(`${dir}/status`, `Name:\t${p.comm}\nState:\tS (sleeping)\nPid:\t${p.pid}\nCpus_allowed_list:\t${all}\n`);
+  tree.dir(`${dir}/fd`);
+  p.fds.forEach((target, i) => tree.rawLink(`${dir}/fd/${i + 3}`, target));
+  const threads = [{ tid: p.pid, comm: p.comm }, ...p.threads];
+  for (const t of threads) {
+    tree.file(`${dir}/task/${t.tid}/comm`, `${t.comm}\n`);
+    tree.file(`${dir}/task/${t.tid}/status`, `Name:\t${t.comm}\nPid:\t${t.tid}\nCpus_allowed_list:\t${all}\n`);
   }
 }

@@ -3,7 +3,7 @@
 // processes still holding the GPU's device nodes are refused by name and PID, or asked to exit
 // (SIGTERM) when the VM's settings say holders: "terminate".
 
-import { describeHolders, findGpuHolders, gpuDeviceNodes, signalGpuHolders, type GpuHolder } from '../../host/gpu-holders';
+import { describeGpuHolders, findGpuHolders, gpuDeviceNodes, signalGpuHolders, type GpuHolder } from '../../host/gpu-holders';
 import { formatMs } from '../../host/host-io';
 import { describeSessions } from '../../host/logind-sessions';
 import { StepError } from '../engine-error';
@@ -43,7 +43,7 @@ export const checkHoldersStep: StepExecutor<'check-holders'> = {
       const sessions = await openSessions(ctx, s.seat);
       throw new StepError(
         'Busy',
-        `${describeHolders(holders)}${sessions}`,
+        `${describeGpuHolders(holders)}${sessions}`,
         `close ${holders.length === 1 ? 'it' : 'them'} and try again${sessions ? ', or set endSessions' : ''}, or set holders to "terminate" to let gpu-hookd end them`,
       );
     }
@@ -51,14 +51,14 @@ export const checkHoldersStep: StepExecutor<'check-holders'> = {
     const gone = await waitUntil(() => holdersNow(ctx, s).every((h) => !holders.some((o) => o.pid === h.pid)), ctx.timeouts.unitJobMs, ctx.signal);
     if (!gone) {
       const left = holdersNow(ctx, s).filter((h) => holders.some((o) => o.pid === h.pid));
-      throw new StepError('Timeout', `${describeHolders(left)}, and did not exit within ${formatMs(ctx.timeouts.unitJobMs)} of SIGTERM`, 'end it by hand and try again');
+      throw new StepError('Timeout', `${describeGpuHolders(left)}, and did not exit within ${formatMs(ctx.timeouts.unitJobMs)} of SIGTERM`, 'end it by hand and try again');
     }
     return `terminated ${holders.map((h) => `${h.comm} (PID ${h.pid})`).join(', ')}`;
   },
 
   async verify(ctx, s) {
     const holders = holdersNow(ctx, s);
-    if (holders.length > 0) throw new StepError('Busy', describeHolders(holders), 'close them and try again');
+    if (holders.length > 0) throw new StepError('Busy', describeGpuHolders(holders), 'close them and try again');
   },
 
   async undo() {},
