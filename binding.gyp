@@ -4,6 +4,11 @@
       "target_name": "sd_notify_send",
       "sources": ["src/daemon/sd-notify-send.c"],
       "cflags": ["-Wall", "-Wextra"]
+    },
+    {
+      "target_name": "vfio_group_status",
+      "sources": ["native/vfio-viability/vfio-group-status.c"],
+      "cflags": ["-Wall", "-Wextra"]
     }
   ]
 }

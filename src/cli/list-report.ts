@@ -3,9 +3,10 @@
 
 import { discoverGpus, type DiscoveryOptions } from '../host/gpu-inventory';
 import type { HostIO } from '../host/host-io';
+import { groupReadiness, sysfsReadiness, type GroupReadiness } from '../host/kernel-viability';
 import type { Gpu, PciDevice, Viability } from '../host/pci-device';
 import { preflightProblems, readPreflightFacts, type PreflightFacts } from '../host/preflight';
-import { currentViability, gpuCardAddresses, gpuViability } from '../host/viability';
+import { gpuCardAddresses, gpuViability } from '../host/viability';
 
 /** display: the GPU itself; function: another function of its card (moves with it); bridge: stays on
  *  the host; shared: another device in the group (must already be on vfio-pci or unbound). */
@@ -27,6 +28,10 @@ export interface GpuListing {
   viability: Viability;
   /** Could a VM open the group as it is bound right now? */
   readyNow: Viability;
+  /** Who said so: the kernel (VFIO_GROUP_GET_STATUS, as root) or the sysfs rule. */
+  readyNowFrom: GroupReadiness['source'];
+  /** The kernel refused to open the group: a process (a running VM) holds it. */
+  inUse: boolean;
 }
 
 export interface ListReport {
@@ -46,12 +51,12 @@ export function buildListReport(io: HostIO, options: DiscoveryOptions = {}): Lis
     root: io.root,
     preflight,
     problems: preflightProblems(preflight),
-    gpus: inventory.gpus.map(gpuListing),
+    gpus: inventory.gpus.map((gpu) => gpuListing(gpu, groupReadiness(io, gpu.group))),
     gpusWithoutGroup: inventory.gpusWithoutGroup,
   };
 }
 
-export function gpuListing(gpu: Gpu): GpuListing {
+export function gpuListing(gpu: Gpu, readiness: GroupReadiness = sysfsReadiness(gpu.group)): GpuListing {
   const card = new Set(gpuCardAddresses(gpu));
   const role = (m: PciDevice): MemberRole => {
     if (m.address === gpu.address) return 'display';
@@ -70,6 +75,8 @@ export function gpuListing(gpu: Gpu): GpuListing {
     functions: gpu.functions.map((f) => f.address),
     members,
     viability: gpuViability(gpu),
-    readyNow: currentViability(gpu.group),
+    readyNow: readiness.viability,
+    readyNowFrom: readiness.source,
+    inUse: readiness.inUse,
   };
 }

@@ -54,7 +54,11 @@ function gpuBlock(gpu: GpuListing): string[] {
     ? `IOMMU group ${gpu.iommuGroup}: viable, the GPU can be given to a VM`
     : `IOMMU group ${gpu.iommuGroup}: NOT viable: ${describeViability(gpu.viability)}; ` +
       'give the VM that device too, or move the GPU to a slot with its own IOMMU group';
-  const now = gpu.readyNow.viable ? 'now: on vfio-pci (or unbound), ready for a VM' : 'now: on host drivers';
+  const now = gpu.inUse
+    ? 'now: in use, a process (a running VM) holds the group open'
+    : gpu.readyNow.viable
+      ? 'now: on vfio-pci (or unbound), ready for a VM'
+      : 'now: on host drivers';
   const rows = [
     ['  FUNCTION', 'ID', 'DRIVER', 'OVERRIDE', 'ROLE', 'NAME'],
     ...gpu.members.map((m) => ['  ' + m.address, ids(m), driverText(m), m.driverOverride ?? '-', ROLE_TEXT[m.role], m.name]),

@@ -15,6 +15,7 @@ import { planDetach } from './detach-plan';
 import { currentBootId, driverRegistered } from './device-state';
 import { EngineError, messageOf, type EngineErrorCode } from './engine-error';
 import { GpuRecordStore, type GpuRecord } from './gpu-record-store';
+import { inUseNote, refuseWhileHeld } from './group-in-use';
 import { recordHostState } from './host-state';
 import { Journal, type TransitionKind } from './journal';
 import { KeyedMutex } from './keyed-mutex';
@@ -123,6 +124,7 @@ export class TransitionEngine extends EventEmitter<EngineEvents> {
       const wanted = new Set(record.functions.map((f) => f.driver).filter((d) => d !== null));
       const registered = new Set([...wanted].filter((d) => driverRegistered(this.io, d)));
       const plan = planAttach(gpu.address, record.functions, gpu.functions, registered);
+      refuseWhileHeld(this.io, gpu.address, gpu.group.id, plan);
       const report = await this.execute('attach', gpu.address, record.owner, plan, false, opts);
       await this.records.remove(gpu.address);
       return report;
@@ -216,7 +218,7 @@ export class TransitionEngine extends EventEmitter<EngineEvents> {
       } else {
         await journal.close();
       }
-      const error = transitionError(kind, gpu, e, journal.file);
+      const error = transitionError(kind, gpu, e, journal.file, inUseNote(this.io, gpu, e.failed.cause));
       this.log.error({ transition, gpu, kind, step: e.failed.description, restored }, error.message);
       this.emit('finished', { transition, gpu, kind, error });
       throw error;
@@ -231,9 +233,9 @@ export class TransitionEngine extends EventEmitter<EngineEvents> {
 }
 
 /** The one sentence: what failed (device, step, cause), where the host stands, and what to do. */
-function transitionError(kind: TransitionKind, gpu: string, failure: PlanFailure, journalFile: string): EngineError {
+function transitionError(kind: TransitionKind, gpu: string, failure: PlanFailure, journalFile: string, inUse: string): EngineError {
   const { failed, rollbackFailures } = failure;
-  const head = `${kind} of ${gpu} failed at '${failed.description}': ${messageOf(failed.cause)}`;
+  const head = `${kind} of ${gpu} failed at '${failed.description}': ${messageOf(failed.cause)}${inUse}`;
   if (rollbackFailures.length === 0) {
     return new EngineError(codeOf(failed.cause), `${head}; the host was restored to its previous state${adviceFor(failed)}`, {
       gpu,

@@ -6,6 +6,7 @@
 import { execFile } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { askKernelGroupStatus, type VfioGroupStatus } from './vfio-group-status';
 
 export interface WriteOptions {
   /** Give up waiting after this long; the write itself may still complete later in the kernel. */
@@ -36,6 +37,8 @@ export interface HostIO {
   loadModule(name: string, options?: WriteOptions): Promise<void>;
   /** Unloads a kernel module; throws when it is in use. */
   unloadModule(name: string, options?: WriteOptions): Promise<void>;
+  /** The kernel's VFIO_GROUP_GET_STATUS for /dev/vfio/<group>; absent on a HostIO that cannot ask. */
+  vfioGroupStatus?(group: string): VfioGroupStatus;
 }
 
 export const DEFAULT_WRITE_TIMEOUT_MS = 10_000;
@@ -210,6 +213,13 @@ export class SysfsHostIO implements HostIO {
 
   unloadModule(name: string, options: WriteOptions = {}): Promise<void> {
     return this.modprobe(name, ['-r', '--', name], 'unload', options);
+  }
+
+  vfioGroupStatus(group: string): VfioGroupStatus {
+    if (!/^\d{1,10}$/.test(group)) return { answer: 'unavailable', why: `${JSON.stringify(group)} is not an IOMMU group number` };
+    // The ioctl reaches the running kernel whatever our root says: only ask when the root is "/".
+    if (this.root !== '/' || this.simulated) return { answer: 'unavailable', why: `the host root is ${this.root}, not the running kernel's` };
+    return askKernelGroupStatus(this.abs(`dev/vfio/${group}`));
   }
 
   private modprobe(name: string, args: string[], action: 'load' | 'unload', options: WriteOptions): Promise<void> {

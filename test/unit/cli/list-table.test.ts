@@ -24,6 +24,8 @@ function listing(overrides: Partial<GpuListing> = {}): GpuListing {
     ],
     viability: { viable: true },
     readyNow: { viable: false, culprit: '0000:01:00.0', reason: 'x' },
+    readyNowFrom: 'sysfs',
+    inUse: false,
     ...overrides,
   };
 }
@@ -60,6 +62,11 @@ describe('gpu-hookctl list table', () => {
       report([listing({ viability: { viable: false, culprit: '0000:02:00.0', reason: '(I211 on igb) shares IOMMU group 1 with 0000:01:00.0 and would be taken from igb' } })]),
     );
     assert.match(text, /IOMMU group 1: NOT viable: 0000:02:00\.0 \(I211 on igb\) shares IOMMU group 1 .*; give the VM that device too/);
+  });
+
+  it('says when the kernel finds the group held open by a running VM', () => {
+    const text = renderListTable(report([listing({ readyNow: { viable: true }, readyNowFrom: 'kernel', inUse: true })]));
+    assert.match(text, /^ {2}now: in use, a process \(a running VM\) holds the group open$/m);
   });
 
   it('prints preflight problems, the absence of GPUs, and GPUs without a group', () => {
