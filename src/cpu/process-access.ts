@@ -9,7 +9,7 @@ import { execFile } from 'node:child_process';
 import { describeErrno, formatMs, type HostIO } from '../host/host-io';
 import { KernelError } from '../sim/kernel-context';
 import { setSimThreadAffinity } from '../sim/thread-affinity';
-import { formatCpuList } from './cpu-list';
+import { cpusPhrase, formatCpuList } from './cpu-list';
 
 export interface ProcessAccess {
   /** Reads proc/<pid>/... and run/libvirt/qemu/<vm>.pid. */
@@ -25,7 +25,7 @@ export class ThreadAffinityError extends Error {
     readonly code: string,
     detail?: string,
   ) {
-    super(`setting the CPUs of thread ${tid} to ${formatCpuList(cpus)} failed: ${detail ?? describeErrno(code)}`);
+    super(`setting the CPUs of thread ${tid} to ${cpusPhrase(cpus)} failed: ${detail ?? describeErrno(code)}`);
     this.name = 'ThreadAffinityError';
   }
 }

@@ -3,7 +3,7 @@
 // spec, so undo writes back exactly that, including "" (every CPU).
 
 import { withTimeout, formatMs } from '../../host/host-io';
-import { formatCpuList, sameCpus } from '../../cpu/cpu-list';
+import { cpusPhrase, sameCpus } from '../../cpu/cpu-list';
 import type { StepContext, StepExecutor } from '../step-executor';
 
 declare module '../step-spec' {
@@ -21,7 +21,7 @@ export interface AllowedCpusAccess {
 }
 
 export function describeAllowed(cpus: readonly number[]): string {
-  return cpus.length === 0 ? 'every CPU' : `CPUs ${formatCpuList(cpus)}`;
+  return cpus.length === 0 ? 'every CPU' : cpusPhrase(cpus);
 }
 
 export function allowedCpusStep(systemd: AllowedCpusAccess): StepExecutor<'allowed-cpus'> {

@@ -5,7 +5,7 @@
 
 import { HostWriteError } from '../../host/host-io';
 import type { HostIO } from '../../host/host-io';
-import { formatCpuList, parseCpuList, sameCpus } from '../../cpu/cpu-list';
+import { cpusPhrase, formatCpuList, parseCpuList, sameCpus } from '../../cpu/cpu-list';
 import type { StepContext, StepExecutor } from '../step-executor';
 
 declare module '../step-spec' {
@@ -30,12 +30,12 @@ async function steer(ctx: StepContext, irq: number, cpus: number[]): Promise<voi
     await ctx.io.write(irqAffinityPath(irq), formatCpuList(cpus), { timeoutMs: ctx.timeouts.writeMs });
   } catch (e) {
     if (!(e instanceof HostWriteError) || (e.code !== 'EIO' && e.code !== 'ENOENT')) throw e;
-    ctx.log.info({ irq, code: e.code }, `irq ${irq} stays on CPUs ${formatCpuList(now)}: the kernel does not let it move`);
+    ctx.log.info({ irq, code: e.code }, `irq ${irq} stays on ${cpusPhrase(now)}: the kernel does not let it move`);
   }
 }
 
 export const irqAffinityStep: StepExecutor<'irq-affinity'> = {
-  describe: (s) => `steer irq ${s.irq} to CPUs ${formatCpuList(s.cpus)}`,
+  describe: (s) => `steer irq ${s.irq} to ${cpusPhrase(s.cpus)}`,
 
   do: (ctx, s) => steer(ctx, s.irq, s.cpus),
 
@@ -43,7 +43,7 @@ export const irqAffinityStep: StepExecutor<'irq-affinity'> = {
     const now = readIrqAffinity(ctx.io, s.irq);
     // Unmoved (the kernel refused with EIO) reads back as before; anything else is not ours.
     if (now === undefined || sameCpus(now, s.cpus) || sameCpus(now, s.previous)) return;
-    throw new Error(`irq ${s.irq}'s affinity reads CPUs ${formatCpuList(now)} instead of ${formatCpuList(s.cpus)}`);
+    throw new Error(`irq ${s.irq}'s affinity reads ${cpusPhrase(now)} instead of ${formatCpuList(s.cpus)}`);
   },
 
   undo: (ctx, s) => steer(ctx, s.irq, s.previous),

@@ -3,7 +3,7 @@
 // exited there is nothing to give back. A thread is recognised by PID, TID and name together, so a
 // TID reused by another process is never touched.
 
-import { formatCpuList, sameCpus } from '../../cpu/cpu-list';
+import { cpusPhrase, formatCpuList, sameCpus } from '../../cpu/cpu-list';
 import type { ProcessAccess } from '../../cpu/process-access';
 import { threadComm, threadCpus } from '../../cpu/qemu-threads';
 import type { StepContext, StepExecutor } from '../step-executor';
@@ -26,7 +26,7 @@ export function pinThreadStep(processes: ProcessAccess): StepExecutor<'pin-threa
   };
 
   return {
-    describe: (s) => `pin thread ${s.tid} (${s.comm}) of QEMU ${s.pid} to CPUs ${formatCpuList(s.cpus)}`,
+    describe: (s) => `pin thread ${s.tid} (${s.comm}) of QEMU ${s.pid} to ${cpusPhrase(s.cpus)}`,
 
     async do(ctx, s) {
       if (current(s) === undefined) throw new Error(`thread ${s.tid} (${s.comm}) of QEMU ${s.pid} is gone (did the VM stop?)`);
@@ -36,7 +36,7 @@ export function pinThreadStep(processes: ProcessAccess): StepExecutor<'pin-threa
     async verify(_ctx, s) {
       const now = current(s);
       if (now === undefined || !sameCpus(now, s.cpus)) {
-        throw new Error(`thread ${s.tid} (${s.comm}) of QEMU ${s.pid} may run on ${now === undefined ? 'nothing: it is gone' : `CPUs ${formatCpuList(now)}`} instead of ${formatCpuList(s.cpus)}`);
+        throw new Error(`thread ${s.tid} (${s.comm}) of QEMU ${s.pid} may run on ${now === undefined ? 'nothing: it is gone' : cpusPhrase(now)} instead of ${formatCpuList(s.cpus)}`);
       }
     },
 
