@@ -30,26 +30,47 @@ export async function runOnSimulator(scenario: LabScenario): Promise<GuestResult
   }
 }
 
-/** Every way the simulator's run differs from the kernel's, one line each ("" when they agree). */
+/**
+ * Every way the simulator's run differs from the kernel's, one line each ([] when they agree). The
+ * same difference seen at many steps is one line naming the first place and how many more.
+ */
 export function differences(kernel: GuestResult, simulator: GuestResult): string[] {
+  const byWhat = new Map<string, string[]>();
+  for (const { where, what } of locatedDifferences(kernel, simulator)) byWhat.set(what, [...(byWhat.get(what) ?? []), where]);
+  return [...byWhat].map(([what, places]) => `${what} (${places[0]}${places.length > 1 ? ` and ${places.length - 1} more places` : ''})`);
+}
+
+/** Passes when the simulator agrees with the kernel; else fails listing the differences. */
+export function assertSimulatorAgrees(kernel: GuestResult, simulator: GuestResult): void {
+  const found = differences(kernel, simulator);
+  if (found.length === 0) return;
+  throw new Error(`the simulated host differs from the real kernel in ${found.length} ways:\n  ${found.join('\n  ')}`);
+}
+
+interface Difference {
+  where: string;
+  what: string;
+}
+
+function locatedDifferences(kernel: GuestResult, simulator: GuestResult): Difference[] {
   const out = diffJson(kernel.baseline, simulator.baseline, 'baseline');
   const real = kernel.runs ?? [];
   const sim = simulator.runs ?? [];
   if (real.length !== sim.length) {
-    out.push(`runs: the kernel made ${real.length} (${labels(real)}), the simulator ${sim.length} (${labels(sim)})`);
+    out.push({ where: 'the job', what: `runs: the kernel made ${real.length} (${labels(real)}), the simulator ${sim.length} (${labels(sim)})` });
   }
   for (let i = 0; i < Math.min(real.length, sim.length); i++) out.push(...runDifferences(real[i], sim[i]));
   return out;
 }
 
-function runDifferences(real: RunOutcome, sim: RunOutcome): string[] {
+function runDifferences(real: RunOutcome, sim: RunOutcome): Difference[] {
   const at = `run "${real.label}"`;
-  const out: string[] = [];
+  const out: Difference[] = [];
   const outcome = (r: RunOutcome): string => (r.ok ? `ok${r.changed === false ? ' (nothing to do)' : ''}` : `failed with ${r.error?.code}`);
-  if (outcome(real) !== outcome(sim)) out.push(`${at}: the kernel's run ${outcome(real)}, the simulator's ${outcome(sim)}`);
+  if (outcome(real) !== outcome(sim)) out.push({ where: at, what: `the kernel's run ${outcome(real)}, the simulator's ${outcome(sim)}` });
   const steps = (r: RunOutcome): string[] => r.snapshots.map((s) => s.after);
   if (JSON.stringify(steps(real)) !== JSON.stringify(steps(sim))) {
-    out.push(`${at}: steps differ: kernel [${steps(real).join('; ')}], simulator [${steps(sim).join('; ')}]`);
+    out.push({ where: at, what: `steps differ: kernel [${steps(real).join('; ')}], simulator [${steps(sim).join('; ')}]` });
     return out;
   }
   real.snapshots.forEach((s, i) => out.push(...diffJson(s.snapshot, sim.snapshots[i].snapshot, `${at} after "${s.after}"`)));
@@ -58,21 +79,21 @@ function runDifferences(real: RunOutcome, sim: RunOutcome): string[] {
 }
 
 /** Differences of two snapshots, field by field and, inside records, key by key. */
-function diffJson(real: unknown, sim: unknown, where: string): string[] {
+function diffJson(real: unknown, sim: unknown, where: string): Difference[] {
   if (!isRecord(real) || !isRecord(sim)) {
-    return same(real, sim) ? [] : [`${where}: kernel ${show(real)}, simulator ${show(sim)}`];
+    return same(real, sim) ? [] : [{ where, what: `kernel ${show(real)}, simulator ${show(sim)}` }];
   }
-  const out: string[] = [];
+  const out: Difference[] = [];
   for (const key of [...new Set([...Object.keys(real), ...Object.keys(sim)])].sort()) {
     if (key in NOT_COMPARED) continue;
     const a = real[key];
     const b = sim[key];
     if (isRecord(a) && isRecord(b)) {
       for (const k of [...new Set([...Object.keys(a), ...Object.keys(b)])].sort()) {
-        if (!same(a[k], b[k])) out.push(`${where}: ${key}[${k}]: kernel ${show(a[k])}, simulator ${show(b[k])}`);
+        if (!same(a[k], b[k])) out.push({ where, what: `${key}[${k}]: kernel ${show(a[k])}, simulator ${show(b[k])}` });
       }
     } else if (!same(a, b)) {
-      out.push(`${where}: ${key}: kernel ${show(a)}, simulator ${show(b)}`);
+      out.push({ where, what: `${key}: kernel ${show(a)}, simulator ${show(b)}` });
     }
   }
   return out;

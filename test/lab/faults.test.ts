@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { differences, runOnSimulator } from './differential';
+import { assertSimulatorAgrees, runOnSimulator } from './differential';
 import { INJECTED_ERRNO } from './guest/tapped-host-io';
 import type { RunOutcome, Snapshot } from './lab-job';
 import { FAULTS, NON_VIABLE_CULPRIT, NON_VIABLE_GPU } from './lab-scenarios';
@@ -50,6 +50,6 @@ describe(`lab (real kernel): ${FAULTS.name}: ${FAULTS.proves}`, () => {
   it(`the simulated host (${FAULTS.simScenario}) goes through the same states, step by step`, async function () {
     this.timeout(SIM_REPLAY_TIMEOUT_MS);
     const sim = await runOnSimulator(FAULTS);
-    assert.deepEqual(differences(boot().result, sim), []);
+    assertSimulatorAgrees(boot().result, sim);
   });
 });

@@ -4,7 +4,7 @@
 
 import assert from 'node:assert/strict';
 import { VFIO_DRIVER } from '../../src/host/pci-device';
-import { differences, runOnSimulator } from './differential';
+import { assertSimulatorAgrees, runOnSimulator } from './differential';
 import type { LabScenario } from './lab-scenarios';
 import { assertOk, baselineOf, driverOf, runNamed, SIM_REPLAY_TIMEOUT_MS } from './lab-tier';
 import type { LabBoot } from './runner/lab-boot';
@@ -76,6 +76,6 @@ export function groupCycleTests(scenario: LabScenario, boot: () => LabBoot, host
   it(`the simulated host (${scenario.simScenario}) goes through the same states, step by step`, async function () {
     this.timeout(SIM_REPLAY_TIMEOUT_MS);
     const sim = await runOnSimulator(scenario);
-    assert.deepEqual(differences(boot().result, sim), []);
+    assertSimulatorAgrees(boot().result, sim);
   });
 }

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { groupCycleTests } from './group-cycle';
 import { OVMF_EFIFB } from './lab-scenarios';
-import { baselineOf, bootedOnce, fbconOf, runNamed } from './lab-tier';
+import { assertOk, baselineOf, bootedOnce, fbconOf, runNamed } from './lab-tier';
 import { GUEST_GPU, GUEST_GPU_AUDIO } from './runner/qemu-machine';
 
 describe(`lab (real kernel): ${OVMF_EFIFB.name}: ${OVMF_EFIFB.proves}`, () => {
@@ -18,6 +18,7 @@ describe(`lab (real kernel): ${OVMF_EFIFB.name}: ${OVMF_EFIFB.proves}`, () => {
 
   it('vfio-pci taking the boot VGA makes the kernel remove efi-framebuffer.0, and fbcon with it', () => {
     const run = runNamed(boot().result, 'detach');
+    assertOk(run);
     const probed = run.snapshots.find((s) => s.after === `do probe ${GUEST_GPU} for vfio-pci`);
     assert.ok(probed, `no snapshot after probing ${GUEST_GPU}: ${run.snapshots.map((s) => s.after).join('; ')}`);
     assert.deepEqual(probed.snapshot.platformFramebuffers, []);
@@ -26,7 +27,9 @@ describe(`lab (real kernel): ${OVMF_EFIFB.name}: ${OVMF_EFIFB.proves}`, () => {
   });
 
   it('attach restores the driver state of both functions, and the removed efifb stays gone', () => {
-    const attached = runNamed(boot().result, 'attach').end;
+    const run = runNamed(boot().result, 'attach');
+    assertOk(run);
+    const attached = run.end;
     const baseline = baselineOf(boot().result);
     assert.deepEqual(attached.pciDevices, baseline.pciDevices);
     assert.deepEqual(attached.vfio, baseline.vfio);

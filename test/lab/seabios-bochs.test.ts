@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { groupCycleTests } from './group-cycle';
 import { SEABIOS_BOCHS } from './lab-scenarios';
-import { baselineOf, bootedOnce, fbconOf, runNamed } from './lab-tier';
+import { assertOk, baselineOf, bootedOnce, fbconOf, runNamed } from './lab-tier';
 import { GUEST_GPU, GUEST_GPU_AUDIO } from './runner/qemu-machine';
 
 describe(`lab (real kernel): ${SEABIOS_BOCHS.name}: ${SEABIOS_BOCHS.proves}`, () => {
@@ -19,7 +19,9 @@ describe(`lab (real kernel): ${SEABIOS_BOCHS.name}: ${SEABIOS_BOCHS.proves}`, ()
   });
 
   it('attach brings bochs-drm, snd_hda_intel and fbcon back: the host is exactly as before detach', () => {
-    const attached = runNamed(boot().result, 'attach').end;
+    const run = runNamed(boot().result, 'attach');
+    assertOk(run);
+    const attached = run.end;
     assert.deepEqual(fbconOf(attached), { name: '(M) frame buffer device', bind: true });
     assert.deepEqual(attached, baselineOf(boot().result));
   });

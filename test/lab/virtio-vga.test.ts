@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { groupCycleTests } from './group-cycle';
 import { VIRTIO_VGA } from './lab-scenarios';
-import { baselineOf, bootedOnce, fbconOf, runNamed } from './lab-tier';
+import { assertOk, baselineOf, bootedOnce, fbconOf, runNamed } from './lab-tier';
 import { GUEST_GPU, GUEST_GPU_AUDIO } from './runner/qemu-machine';
 
 describe(`lab (real kernel): ${VIRTIO_VGA.name}: ${VIRTIO_VGA.proves}`, () => {
@@ -16,6 +16,8 @@ describe(`lab (real kernel): ${VIRTIO_VGA.name}: ${VIRTIO_VGA.proves}`, () => {
     const detached = runNamed(boot().result, 'detach').end;
     assert.deepEqual(detached.framebuffers, []);
     assert.equal(fbconOf(detached), undefined);
-    assert.deepEqual(runNamed(boot().result, 'attach').end, baseline);
+    const attach = runNamed(boot().result, 'attach');
+    assertOk(attach);
+    assert.deepEqual(attach.end, baseline);
   });
 });

@@ -7,7 +7,8 @@ import { labAudioModules, labBaseModules, labChipset, labGpuCard, labGuest } fro
 type ModuleEntry = NonNullable<ScenarioFile['modules']>[number];
 
 // The simulator has no virtio bus: the DRM device virtio_gpu creates is modelled on the virtio-pci
-// driver itself, which therefore replaces the base scenario's virtio_pci module.
+// driver itself (the simulator gives DRM devices to display functions only, so the 9p devices on
+// the same driver get none), replacing the base scenario's virtio_pci module.
 const virtioGpuModules: ModuleEntry[] = [
   { name: 'drm', deps: [] },
   { name: 'drm_kms_helper', deps: ['drm'] },

@@ -3,12 +3,20 @@
 
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
+import { LabError } from './command';
 
 export const DEFAULT_LAB_CACHE = '/var/cache/gpu-hookd-lab';
 
 export function labCacheDir(): string {
   const dir = process.env.GPU_HOOKD_LAB_CACHE || DEFAULT_LAB_CACHE;
-  fs.mkdirSync(dir, { recursive: true });
+  try {
+    fs.mkdirSync(dir, { recursive: true });
+    fs.accessSync(dir, fs.constants.W_OK);
+  } catch (e) {
+    throw new LabError(
+      `the lab cache ${dir} cannot be written (${(e as NodeJS.ErrnoException).code}): run as root or set GPU_HOOKD_LAB_CACHE to a writable directory`,
+    );
+  }
   return dir;
 }
 
