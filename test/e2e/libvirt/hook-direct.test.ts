@@ -116,6 +116,13 @@ describe('the libvirt hook script, run as libvirtd runs it', function () {
       assert.deepEqual(host.drivers(), RTX_HOST_DRIVERS);
     });
 
+    it('a metadata setting the config would refuse fails prepare naming it; the host is unchanged', async () => {
+      const before = host.snapshot();
+      const result = await host.runHook(['badmeta', 'prepare', 'begin', '-'], buildTestDomainXml({ name: 'badmeta', metadata: gpuMetadata(RTX, "holders='kill'") }));
+      assertOneLineFailure(result, /^gpu-hookd: domain badmeta <metadata>: holders must be one of "refuse", "terminate", got "kill"/);
+      assert.deepEqual(host.snapshot(), before);
+    });
+
     it('a daemon slower than the hook timeout: the hook fails naming the limit; release still restores', async () => {
       injectFault(host.root, { path: 'sys/bus/pci/drivers/xhci_hcd/unbind', effect: { kind: 'block', ms: 1500 }, times: 1 });
       const xml = withGpuMetadata('slow');

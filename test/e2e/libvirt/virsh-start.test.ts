@@ -85,6 +85,17 @@ describe('virsh start with the gpu-hookd hook in a real libvirtd', function () {
     assert.deepEqual(host.pciState(), before);
   });
 
+  it('the documented `virsh metadata` command declares the GPU of a defined domain', async () => {
+    const name = await define('gpuhookd-e2e-virsh-metadata', {});
+    const set = await lv.virsh(['metadata', name, 'https://gpuhookd.org/xmlns/vm/1', '--key', 'hookd', '--config', '--set', `<vm holders='refuse'><gpu address='${RTX}'/></vm>`]);
+    assert.equal(set.code, 0, set.stderr);
+    const start = await lv.virsh(['start', name]);
+    assert.equal(start.code, 0, start.stderr);
+    assert.deepEqual(await host.gpu(), { mode: 'vfio', owner: name, lastError: '', drivers: ALL_VFIO });
+    assert.equal((await lv.virsh(['destroy', name])).code, 0);
+    assert.deepEqual(host.drivers(), RTX_HOST_DRIVERS);
+  });
+
   for (const managed of [false, true]) {
     it(`a domain with the VGA function as a managed='${managed ? 'yes' : 'no'}' hostdev: prepare moves all four functions, release after libvirt's own refusal gives them back`, async () => {
       const name = await define(`gpuhookd-e2e-hostdev-${managed ? 'yes' : 'no'}`, { hostdevs: [{ address: RTX, managed }] });
