@@ -5,10 +5,10 @@
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { ALL_VFIO, GpuHost, RTX, RTX_HOST_DRIVERS, gpuMetadata } from './gpu-host';
+import { ALL_VFIO, GpuHost, HOOK_PATH, RTX, RTX_HOST_DRIVERS, gpuMetadata } from './gpu-host';
 import { injectFault, clearFaults } from '../../../src/sim/faults';
 import { buildTestDomainXml } from '../../support/safe-domain';
-import { waitFor } from '../../support/processes';
+import { runCommand, waitFor } from '../../support/processes';
 
 const PLAIN = buildTestDomainXml({ name: 'plain' });
 const withGpuMetadata = (name: string): string => buildTestDomainXml({ name, metadata: gpuMetadata() });
@@ -58,6 +58,11 @@ describe('the libvirt hook script, run as libvirtd runs it', function () {
     const calls = (fs.existsSync(recorder.log) ? fs.readFileSync(recorder.log, 'utf8') : '').split('\n').filter(Boolean);
     return { result, calls };
   }
+
+  it('is clean under shellcheck', async () => {
+    const lint = await runCommand('shellcheck', [HOOK_PATH]);
+    assert.equal(lint.code, 0, lint.stdout);
+  });
 
   describe('a domain that asks for nothing', () => {
     for (const [op, subop] of [['prepare', 'begin'], ['started', 'begin'], ['release', 'end'], ['reconnect', 'begin']]) {
