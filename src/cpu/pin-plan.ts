@@ -57,8 +57,8 @@ export function planAutoPins(topology: CpuTopology, vcpus: number, vm: string, o
   const notes: string[] = [];
   if (vcpus > threads.length) {
     notes.push(
-      `${vcpus} vCPUs share ${threads.length} host CPU${threads.length === 1 ? '' : 's'} (${formatCpuList(vmCpus)}), so vCPUs wait for ` +
-        `each other; give the VM at most ${threads.length} vCPUs`,
+      `${vcpus} vCPUs share ${cpusPhrase(vmCpus)} (${threads.length} host CPU${threads.length === 1 ? '' : 's'}), so vCPUs wait for ` +
+        `each other; give the VM at most ${threads.length} vCPU${threads.length === 1 ? '' : 's'}`,
     );
   }
   if (new Set(chosen.map((c) => c.kind)).size > 1) {

@@ -3,9 +3,10 @@
 
 import type { Command } from '../command';
 import { attachCommand } from './attach';
+import { cpuPlanCommand } from './cpu-plan';
 import { detachCommand } from './detach';
 import { doctorCommand } from './doctor';
 import { listCommand } from './list';
 import { statusCommand } from './status';
 
-export const COMMANDS: readonly Command[] = [listCommand, statusCommand, detachCommand, attachCommand, doctorCommand];
+export const COMMANDS: readonly Command[] = [listCommand, statusCommand, detachCommand, attachCommand, doctorCommand, cpuPlanCommand];

@@ -50,7 +50,7 @@ describe('automatic vCPU pinning by topology', () => {
       assert.deepEqual(plan.vcpuPins, [1, 9, 2, 10, 3, 11, 4, 12, 5, 13, 6, 14, 7, 15, 1, 9]);
       assert.equal(list(plan.housekeeping), '0,8');
       assert.equal(plan.guestTopology.threads, 1);
-      assert.match(plan.notes[0], /16 vCPUs share 14 host CPUs \(1-7,9-15\).*give the VM at most 14 vCPUs/);
+      assert.match(plan.notes[0], /16 vCPUs share CPUs 1-7,9-15 \(14 host CPUs\).*give the VM at most 14 vCPUs/);
     });
   });
 
@@ -124,7 +124,7 @@ describe('automatic vCPU pinning by topology', () => {
     assert.deepEqual(plan.vcpuPins, [1, 1]);
     assert.deepEqual(plan.housekeeping, [0]);
     assert.deepEqual(plan.guestTopology, { sockets: 1, dies: 1, cores: 2, threads: 1 });
-    assert.match(plan.notes[0], /2 vCPUs share 1 host CPU \(1\)/);
+    assert.match(plan.notes[0], /^2 vCPUs share CPU 1 \(1 host CPU\), so vCPUs wait for each other; give the VM at most 1 vCPU$/);
   });
 
   it('refuses, naming what to change, when no whole core is left for the VM', () => {
