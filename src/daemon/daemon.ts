@@ -7,6 +7,8 @@ import { openHostIO } from '../host/open-host-io';
 import { TransitionEngine, type EngineTimeouts } from '../engine/transition-engine';
 import { connectBus, exportService, type BusService } from '../dbus/bus-service';
 import { GpuService } from './gpu-service';
+import { hostServicesOn } from '../host/host-services';
+import type { HandoverSettings } from '../engine/handover-plan';
 
 export interface StatusNotifier {
   ready(): void;
@@ -27,6 +29,8 @@ export interface DaemonOptions {
   isVmRunning?: (name: string) => Promise<boolean | undefined>;
   /** Re-reads the config; the daemon then rescans the host. */
   reloadConfig?: () => Promise<void>;
+  /** A VM's single-GPU handover settings (vmSettings of the current config); absent: no handover. */
+  handoverSettings?: (vm: string, metadata: Readonly<Record<string, string>>) => HandoverSettings;
 }
 
 export interface RunningDaemon {
@@ -39,9 +43,18 @@ export interface RunningDaemon {
 
 export async function startDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
   const io = openHostIO(opts.root);
-  const engine = new TransitionEngine({ io, stateDir: opts.stateDir, log: opts.log, timeouts: opts.timeouts });
-  const service = new GpuService({ io, engine, stateDir: opts.stateDir, log: opts.log, isVmRunning: opts.isVmRunning });
-  await service.start();
+  // systemd and logind are reached on the bus the daemon serves on, before serving: recovering an
+  // interrupted handover may have to start the display manager again.
+  const connection = connectBus(opts.busAddress || undefined);
+  const services = hostServicesOn(connection);
+  const engine = new TransitionEngine({ io, stateDir: opts.stateDir, log: opts.log, timeouts: opts.timeouts, services });
+  const service = new GpuService({ io, engine, stateDir: opts.stateDir, log: opts.log, isVmRunning: opts.isVmRunning, handoverSettings: opts.handoverSettings });
+  try {
+    await service.start();
+  } catch (e) {
+    connection.disconnect();
+    throw e;
+  }
 
   let accepting = true;
   // Every transition runs inside a bus call: waiting for the calls waits for the transitions, and
@@ -57,7 +70,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
   service.on('gpu-changed', publishStatus);
   service.on('gpus-changed', publishStatus);
 
-  const bus = await exportService(connectBus(opts.busAddress || undefined), service, {
+  const bus = await exportService(connection, service, {
     version: opts.version,
     accessGroup: opts.accessGroup,
     accepting: () => accepting,
@@ -83,6 +96,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
       while (inFlight.size > 0) await Promise.allSettled([...inFlight]);
       // dbus-next sends a reply once the call's promise settles: let it go out before leaving the bus.
       await new Promise((resolve) => setImmediate(resolve));
+      await services.close();
       bus.close();
     },
   };

@@ -8,5 +8,6 @@ export function engineTimeouts(config: DaemonConfig): Partial<EngineTimeouts> {
     writeMs: config.timeouts.unbindMs,
     probeMs: config.timeouts.probeMs,
     vfioDeviceMs: config.timeouts.devVfioMs,
+    unitJobMs: config.timeouts.displayManagerStopMs,
   };
 }

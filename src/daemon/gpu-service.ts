@@ -9,6 +9,7 @@ import type { Gpu } from '../host/pci-device';
 import { listGpus, findGpuForAddress } from '../host/gpu-inventory';
 import { readDomainRequest, validateDomainName, type DomainRequest } from '../libvirt/domain-request';
 import type { TransitionEngine, StepEvent } from '../engine/transition-engine';
+import type { HandoverSettings } from '../engine/handover-plan';
 import { OwnershipStore, type Ownership } from './ownership-store';
 import { ServiceError, toServiceError } from './service-error';
 import type { Logger } from 'pino';
@@ -45,6 +46,9 @@ export interface GpuServiceOptions {
   log: Logger;
   /** Asks libvirt (read-only) whether a domain still runs; undefined = unknown, keep the claim. */
   isVmRunning?: (name: string) => Promise<boolean | undefined>;
+  /** A VM's single-GPU handover settings from its <metadata> and the config ("" for a detach by
+   *  hand); absent: GPUs move without a handover. Throws on invalid metadata. */
+  handoverSettings?: (vm: string, metadata: Readonly<Record<string, string>>) => HandoverSettings;
 }
 
 interface GpuState {
@@ -152,6 +156,7 @@ export class GpuService extends EventEmitter<GpuServiceEvents> {
     const request = this.readRequest(domain, xml);
     const wanted = this.gpusWanted(request);
     if (wanted.length === 0) return [];
+    const handover = this.handoverFor(domain, request.settings);
     // Claim every GPU first (synchronously): all or nothing.
     for (const address of wanted) this.assertClaimable(address, domain);
     const saves = wanted.map((address) => this.owners.set(address, { vm: domain, manual: this.owners.get(address)?.manual ?? false }));
@@ -159,7 +164,7 @@ export class GpuService extends EventEmitter<GpuServiceEvents> {
     try {
       await Promise.all(saves);
       for (const address of wanted) {
-        await this.transition(address, 'detach', domain);
+        await this.transition(address, 'detach', domain, handover);
         moved.push(address);
       }
     } catch (e) {
@@ -214,7 +219,7 @@ export class GpuService extends EventEmitter<GpuServiceEvents> {
     const claim = this.owners.set(address, { vm: '', manual: true });
     try {
       await claim;
-      await this.transition(address, 'detach', '');
+      await this.transition(address, 'detach', '', this.handoverFor('', {}));
     } catch (e) {
       await this.owners.delete(address);
       throw toServiceError(e);
@@ -232,7 +237,15 @@ export class GpuService extends EventEmitter<GpuServiceEvents> {
     await this.owners.delete(address);
   }
 
-  private async transition(address: string, kind: TransitionKind, owner: string): Promise<void> {
+  private handoverFor(vm: string, metadata: Readonly<Record<string, string>>): HandoverSettings | undefined {
+    try {
+      return this.opts.handoverSettings?.(vm, metadata);
+    } catch (e) {
+      throw new ServiceError('InvalidArgument', (e as Error).message);
+    }
+  }
+
+  private async transition(address: string, kind: TransitionKind, owner: string, handover?: HandoverSettings): Promise<void> {
     const state = this.mustGet(address);
     state.mode = kind === 'detach' ? 'detaching' : 'attaching';
     this.emit('gpu-changed', address);
@@ -241,7 +254,7 @@ export class GpuService extends EventEmitter<GpuServiceEvents> {
       if (e.phase === 'do' && e.status === 'finished') this.emit('step-finished', address, e.description, e.ms ?? 0);
     };
     try {
-      const run = kind === 'detach' ? this.opts.engine.detach(address, { owner, onStep }) : this.opts.engine.attach(address, { onStep });
+      const run = kind === 'detach' ? this.opts.engine.detach(address, { owner, onStep, handover }) : this.opts.engine.attach(address, { onStep });
       await run;
       state.mode = kind === 'detach' ? 'vfio' : 'host';
       state.lastError = '';

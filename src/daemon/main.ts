@@ -5,7 +5,7 @@
 
 import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
-import { ConfigError, DAEMON_USAGE, loadConfig, parseDaemonArgs, type ResolvedConfig } from './config';
+import { ConfigError, DAEMON_USAGE, loadConfig, parseDaemonArgs, vmSettings, type ResolvedConfig } from './config';
 import { watchConfig } from './config-watcher';
 import { createLogger, setLogLevel } from './logger';
 import { createNotifier } from './sd-notify';
@@ -59,6 +59,7 @@ async function main(argv: string[]): Promise<number> {
       isVmRunning: runningDomainCheck({
         onError: (e) => log.warn({ event: 'reconcile', err: e.message }, `keeping GPUs recorded for VMs: ${e.message}`),
       }),
+      handoverSettings: (vm, metadata) => vmSettings(current, vm, metadata),
       reloadConfig: async () => {
         current = loadConfig({ env: process.env, args });
         applyConfig(current);
@@ -91,6 +92,8 @@ async function main(argv: string[]): Promise<number> {
     log.warn({ event: 'config-watch', err: (e as Error).message }, `not watching ${config.file.path} for edits: ${(e as Error).message}`);
     return async () => undefined;
   });
+  // An edit made while the daemon was starting came before the watcher: read the file once more.
+  reloadFromFile('edited during start', true);
   const stopWatchdog = notifier.startWatchdog();
 
   return new Promise<number>((resolve) => {
@@ -112,16 +115,21 @@ async function main(argv: string[]): Promise<number> {
     };
     process.on('SIGTERM', () => stop('SIGTERM'));
     process.on('SIGINT', () => stop('SIGINT'));
-    process.on('SIGHUP', () => {
-      try {
-        current = loadConfig({ env: process.env, args });
-        applyConfig(current);
-        log.info({ event: 'config-reloaded' }, 'config reloaded (SIGHUP)');
-      } catch (e) {
-        log.error({ event: 'config-invalid', err: (e as Error).message }, `config reload ignored, keeping the last good config: ${(e as Error).message}`);
-      }
-    });
+    process.on('SIGHUP', () => reloadFromFile('SIGHUP'));
   });
+
+  function reloadFromFile(why: string, onlyIfChanged = false): void {
+    try {
+      const next = loadConfig({ env: process.env, args });
+      if (onlyIfChanged && JSON.stringify(next) === JSON.stringify(current)) return;
+      current = next;
+      applyConfig(next);
+      log.info({ event: 'config-reloaded', path: next.file.path }, `config reloaded (${why})`);
+    } catch (e) {
+      const key = e instanceof ConfigError ? e.key : '';
+      log.error({ event: 'config-invalid', key, err: (e as Error).message }, `config reload ignored, keeping the last good config: ${(e as Error).message}`);
+    }
+  }
 }
 
 if (require.main === module) {

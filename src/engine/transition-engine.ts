@@ -5,6 +5,7 @@ import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { findGpuForAddress, NoIommuGroupError, NoSuchPciDeviceError, NotAGpuError } from '../host/gpu-inventory';
 import { HostTimeoutError, HostWriteError, type HostIO } from '../host/host-io';
+import type { HostServices } from '../host/host-services';
 import { InvalidPciAddressError, parsePciAddress } from '../host/pci-address';
 import { readIommuGroupOf } from '../host/pci-discovery';
 import { VFIO_DRIVER, type Gpu } from '../host/pci-device';
@@ -12,8 +13,10 @@ import { systemPciNamer, type PciNamer } from '../host/pci-ids';
 import { gpuViability } from '../host/viability';
 import { planAttach } from './attach-plan';
 import { planDetach } from './detach-plan';
+import { readHandoverFacts } from './handover-facts';
+import { planHandover, planHandoverRelease, type HandoverSettings } from './handover-plan';
 import { currentBootId, driverRegistered } from './device-state';
-import { EngineError, messageOf, type EngineErrorCode } from './engine-error';
+import { EngineError, messageOf, StepError, type EngineErrorCode } from './engine-error';
 import { GpuRecordStore, type GpuRecord } from './gpu-record-store';
 import { inUseNote, refuseWhileHeld } from './group-in-use';
 import { recordHostState } from './host-state';
@@ -52,10 +55,20 @@ export interface TransitionEngineOptions {
   /** Built-in steps plus any a later feature registers. */
   registry?: StepRegistry;
   namer?: PciNamer;
+  /** systemd and logind on the system bus, for the single-GPU handover and its recovery. */
+  services?: HostServices;
 }
 
 export interface TransitionOptions {
   onStep?: (event: StepEvent) => void;
+}
+
+export interface DetachOptions extends TransitionOptions {
+  /** The VM's name; "" or absent for a detach by hand. */
+  owner?: string;
+  /** When given and the host's display depends on the GPU, the single-GPU handover wraps the
+   *  group detach (handover-plan.ts), and the attach undoes it. */
+  handover?: HandoverSettings;
 }
 
 interface EngineEvents {
@@ -72,6 +85,7 @@ export class TransitionEngine extends EventEmitter<EngineEvents> {
   private readonly timeouts: EngineTimeouts;
   private readonly registry: StepRegistry;
   private readonly locks = new KeyedMutex();
+  private readonly services: HostServices | undefined;
   private namer: PciNamer | undefined;
 
   constructor(opts: TransitionEngineOptions) {
@@ -82,23 +96,32 @@ export class TransitionEngine extends EventEmitter<EngineEvents> {
     this.timeouts = { ...DEFAULT_TIMEOUTS, ...opts.timeouts };
     this.registry = opts.registry ?? builtinStepRegistry();
     this.namer = opts.namer;
+    this.services = opts.services;
     this.records = new GpuRecordStore(opts.stateDir);
   }
 
   /** Moves every function of the GPU's IOMMU group to vfio-pci. `owner`: the VM's name, "" by hand. */
-  detach(gpuAddress: string, opts: TransitionOptions & { owner?: string } = {}): Promise<TransitionReport> {
+  detach(gpuAddress: string, opts: DetachOptions = {}): Promise<TransitionReport> {
     return this.locked(gpuAddress, 'detach', async () => {
       const gpu = this.findGpu(gpuAddress, 'detach');
-      const plan = planDetach(gpu, { vfioPciLoaded: driverRegistered(this.io, VFIO_DRIVER), viability: gpuViability(gpu) });
+      const groupPlan = planDetach(gpu, { vfioPciLoaded: driverRegistered(this.io, VFIO_DRIVER), viability: gpuViability(gpu) });
+      // Nothing to move, nothing to hand over: the GPU is on vfio-pci already.
+      const handover = opts.handover && groupPlan.length > 0 ? planHandover(await readHandoverFacts(this.io, this.services, gpu, opts.handover), opts.handover) : undefined;
+      for (const note of handover?.notes ?? []) this.log.info({ gpu: gpu.address }, `detach of ${gpu.address}: ${note}`);
+      const plan = handover ? [...handover.before, ...groupPlan, ...handover.after] : groupPlan;
+      const handoverSteps = handover ? [...handover.before, ...handover.after] : [];
       const bootId = currentBootId(this.io);
       const existing = this.records.load(gpu.address);
       // A record from this boot already holds the true host state (the GPU was detached before): keep it.
       const kept = existing && existing.bootId === bootId ? existing : undefined;
       const owner = opts.owner ?? kept?.owner ?? '';
+      // A handover of an earlier, partial detach stays recorded: its undo is still owed.
+      const recorded = [...(kept?.handover ?? []), ...handoverSteps];
       const record: GpuRecord = kept
         ? { ...kept, owner }
         : { version: 1, gpu: gpu.address, owner, functions: recordHostState(gpu.functions), detachedAt: new Date().toISOString(), bootId };
-      if (!kept || kept.owner !== owner) await this.records.save(record);
+      if (recorded.length > 0) record.handover = recorded;
+      if (!kept || kept.owner !== owner || handoverSteps.length > 0) await this.records.save(record);
       return this.execute('detach', gpu.address, owner, plan, !kept, opts);
     });
   }
@@ -123,7 +146,8 @@ export class TransitionEngine extends EventEmitter<EngineEvents> {
       }
       const wanted = new Set(record.functions.map((f) => f.driver).filter((d) => d !== null));
       const registered = new Set([...wanted].filter((d) => driverRegistered(this.io, d)));
-      const plan = planAttach(gpu.address, record.functions, gpu.functions, registered);
+      // The group first (its driver's module loads as it binds), then what the handover took, in reverse.
+      const plan = [...planAttach(gpu.address, record.functions, gpu.functions, registered), ...planHandoverRelease(record.handover ?? [])];
       refuseWhileHeld(this.io, gpu.address, gpu.group.id, plan);
       const report = await this.execute('attach', gpu.address, record.owner, plan, false, opts);
       await this.records.remove(gpu.address);
@@ -133,7 +157,7 @@ export class TransitionEngine extends EventEmitter<EngineEvents> {
 
   /** Undoes transitions a crash interrupted; the daemon calls it at start, before serving. */
   recover(): Promise<RecoveryReport> {
-    return recoverInterruptedTransition(this.stateDir, this.io, { registry: this.registry, log: this.log, timeouts: this.timeouts });
+    return recoverInterruptedTransition(this.stateDir, this.io, { registry: this.registry, log: this.log, timeouts: this.timeouts, services: this.services });
   }
 
   private async locked(gpuAddress: string, kind: TransitionKind, work: () => Promise<TransitionReport>): Promise<TransitionReport> {
@@ -190,10 +214,11 @@ export class TransitionEngine extends EventEmitter<EngineEvents> {
       bootId: currentBootId(this.io),
       createdRecord,
     });
-    const ctx: StepContext = { io: this.io, log: this.log, timeouts: this.timeouts };
+    const ctx: StepContext = { io: this.io, log: this.log, timeouts: this.timeouts, services: this.services };
     const emit = (p: StepProgress): void => {
       const event: StepEvent = { ...p, transition, gpu, kind };
       this.log.debug(event, `${kind} ${gpu}: ${p.phase === 'undo' ? 'undo ' : ''}${p.description} ${p.status}`);
+      if (p.note) this.log.warn({ transition, gpu, kind, step: p.description }, `${kind} of ${gpu}, ${p.description}: ${p.note}`);
       opts.onStep?.(event);
       this.emit('step', event);
     };
@@ -255,6 +280,7 @@ function transitionError(kind: TransitionKind, gpu: string, failure: PlanFailure
 }
 
 function codeOf(cause: unknown): EngineErrorCode {
+  if (cause instanceof StepError) return cause.code;
   if (cause instanceof HostTimeoutError) return 'Timeout';
   if (cause instanceof HostWriteError && cause.code === 'EBUSY') return 'Busy';
   return 'Failed';
@@ -262,6 +288,7 @@ function codeOf(cause: unknown): EngineErrorCode {
 
 function adviceFor(failed: StepFailure): string {
   const { cause } = failed;
+  if (cause instanceof StepError) return `: ${cause.advice}`;
   if (cause instanceof HostTimeoutError || (cause instanceof HostWriteError && cause.code === 'EBUSY')) {
     return ': stop what is using the device (a display server, an audio daemon, a VM) and try again';
   }

@@ -1,0 +1,93 @@
+// One simulated host with a desktop on it for a handover test: the scenario's tree in a temporary
+// root, the systemd and logind stand-ins on the private bus (simulated-desktop.ts), and an engine
+// whose systemd and logind clients talk to them over that bus.
+
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import type * as dbus from 'dbus-next';
+import type { HandoverSettings } from '../../../src/engine/handover-plan';
+import type { EngineTimeouts } from '../../../src/engine/step-executor';
+import { TransitionEngine } from '../../../src/engine/transition-engine';
+import { hostServicesOn, type HostServices } from '../../../src/host/host-services';
+import type { Scenario, ScenarioFile } from '../../../src/sim/scenario';
+import { parseScenario } from '../../../src/sim/scenario-parse';
+import { loadScenario } from '../../../src/sim/scenarios';
+import seedFile from '../../../src/sim/scenarios/seed';
+import { createSimHost, type SimHost } from '../../../src/sim/sim-host';
+import type { PrivateBus } from '../../support/private-bus';
+import { makeTempRoot } from '../../support/temp-root';
+import { startSimulatedDesktop, type DesktopOptions, type SimulatedDesktop } from './simulated-desktop';
+
+export const GPU = '0000:01:00.0';
+export const GROUP = ['0000:01:00.0', '0000:01:00.1', '0000:01:00.2', '0000:01:00.3'];
+export const HOST_DRIVERS = ['nouveau', 'snd_hda_intel', 'xhci_hcd', 'nvidia-gpu'];
+/** The seed's display manager: sddm and the Xorg server it started (holding /dev/dri/card0). */
+export const SEED_DM_PIDS = [812, 845];
+export const FBCON = '(M) frame buffer device';
+
+export const SETTINGS: HandoverSettings = { displayManagerUnit: 'display-manager.service', endSessions: false, unloadModules: false, holders: 'refuse' };
+
+/** Short timeouts keep failing tests quick; the zero-delay emulator and the stand-ins answer at once. */
+export const TIMEOUTS: Partial<EngineTimeouts> = { writeMs: 1_000, probeMs: 1_000, vfioDeviceMs: 1_000, unitJobMs: 2_000 };
+
+export interface HandoverHost {
+  sim: SimHost;
+  stateDir: string;
+  engine: TransitionEngine;
+  desktop: SimulatedDesktop;
+  services: HostServices;
+  dispose(): Promise<void>;
+}
+
+/** The seed's scenario with changes (a module in use, another firmware framebuffer...). */
+export function seedVariant(name: string, change: (file: ScenarioFile) => ScenarioFile): Scenario {
+  return parseScenario(change(structuredClone(seedFile) as ScenarioFile), name);
+}
+
+export async function handoverHost(
+  bus: PrivateBus,
+  opts: { scenario?: string | Scenario; desktop?: Partial<DesktopOptions>; timeouts?: Partial<EngineTimeouts> } = {},
+): Promise<HandoverHost> {
+  const temp = makeTempRoot('gpu-hookd-handover-');
+  const scenario = typeof opts.scenario === 'object' ? opts.scenario : loadScenario(opts.scenario ?? 'seed');
+  const sim = await createSimHost(scenario, { dir: path.join(temp.root, 'host'), zeroDelays: true });
+  const stateDir = path.join(temp.root, 'state');
+  fs.mkdirSync(stateDir);
+  let desktop: SimulatedDesktop | undefined;
+  let conn: dbus.MessageBus | undefined;
+  try {
+    desktop = await startSimulatedDesktop(bus, sim.root, { dmPids: SEED_DM_PIDS, ...opts.desktop });
+    conn = bus.connect();
+    const services = hostServicesOn(conn);
+    const engine = new TransitionEngine({ io: sim.io, stateDir, timeouts: { ...TIMEOUTS, ...opts.timeouts }, services });
+    const started = { desktop, conn };
+    return {
+      sim,
+      stateDir,
+      engine,
+      desktop,
+      services,
+      dispose: async () => {
+        await services.close();
+        started.conn.disconnect();
+        await started.desktop.stop();
+        await sim.dispose();
+        temp.cleanup();
+      },
+    };
+  } catch (e) {
+    conn?.disconnect();
+    await desktop?.stop();
+    await sim.dispose();
+    temp.cleanup();
+    throw e;
+  }
+}
+
+export function driversOf(host: HandoverHost, addresses: readonly string[] = GROUP): (string | null)[] {
+  return addresses.map((a) => host.sim.io.readLinkName(`sys/bus/pci/devices/${a}/driver`) ?? null);
+}
+
+export function simProcessRuns(host: HandoverHost, pid: number): boolean {
+  return host.sim.io.exists(`proc/${pid}/comm`);
+}
