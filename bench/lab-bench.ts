@@ -2,7 +2,7 @@
 // 2-function group against the floor, the same sysfs writes done by a bare shell script, with the
 // time of each kernel write. Usage: node dist/bench/lab-bench.js [--rounds N] [--json]
 
-import { bootLab } from '../test/lab/runner/lab-boot';
+import { bootLab, DEFAULT_BOOT_TIMEOUT_MS } from '../test/lab/runner/lab-boot';
 import { prepareLabImage } from '../test/lab/runner/lab-image';
 import { BENCH_MACHINE } from '../test/lab/lab-scenarios';
 import type { BenchTimes } from '../test/lab/lab-job';
@@ -55,6 +55,8 @@ function report(times: BenchTimes, rounds: number, kernel: string, bootMs: numbe
   for (const [step, ms] of Object.entries(times.kernelSteps)) lines.push(`  ${f(median(ms))}  ${step}`);
   lines.push('engine steps, each with its write, checks and journal (median of the rounds):');
   for (const [step, ms] of Object.entries(times.engineSteps)) lines.push(`  ${f(median(ms))}  ${step}`);
+  const outside = times.engineOutsideSteps;
+  lines.push(`engine outside its steps (discovery, records, journal): detach ${f(median(outside.detach)).trim()}, attach ${f(median(outside.attach)).trim()}`);
   return lines.join('\n');
 }
 
@@ -67,7 +69,7 @@ async function main(): Promise<void> {
     BENCH_MACHINE,
     { kind: 'bench', settle: { [GUEST_GPU]: 'bochs-drm', [GUEST_GPU_AUDIO]: 'snd_hda_intel' }, gpu: GUEST_GPU, rounds },
     // each round moves the group four times (~0.5 s each under TCG)
-    150_000 + rounds * 10_000,
+    DEFAULT_BOOT_TIMEOUT_MS + rounds * 10_000,
   );
   const times = boot.result.bench;
   if (!times) throw new Error('lab-bench: the guest returned no timings');

@@ -89,6 +89,8 @@ export interface BenchTimes {
   kernelSteps: Record<string, number[]>;
   /** The engine's own steps (write, verify, journal) by description: ms per round. */
   engineSteps: Record<string, number[]>;
+  /** Engine time outside its steps (discovery, records, journal set-up), by direction: ms per round. */
+  engineOutsideSteps: Record<'detach' | 'attach', number[]>;
 }
 
 export interface GuestResult {

@@ -31,6 +31,7 @@ export async function runBenchJob(job: BenchJob, ctx: BenchContext): Promise<Ben
     shellStart: [],
     kernelSteps: {},
     engineSteps: {},
+    engineOutsideSteps: { detach: [], attach: [] },
   };
   for (let round = 0; round < job.rounds; round++) {
     const tap = new TappedHostIO(ctx.io);
@@ -38,7 +39,9 @@ export async function runBenchJob(job: BenchJob, ctx: BenchContext): Promise<Ben
     for (const direction of ['detach', 'attach'] as const) {
       const started = performance.now();
       const report = await (direction === 'detach' ? engine.detach(job.gpu) : engine.attach(job.gpu));
-      (direction === 'detach' ? times.engineDetach : times.engineAttach).push(performance.now() - started);
+      const total = performance.now() - started;
+      (direction === 'detach' ? times.engineDetach : times.engineAttach).push(total);
+      times.engineOutsideSteps[direction].push(total - report.steps.reduce((sum, s) => sum + s.ms, 0));
       for (const w of tap.writes.splice(0)) add(times.kernelSteps, `${direction}: ${w.path} <- ${w.value.trim() || '(clear)'}`, w.ms);
       for (const s of report.steps) add(times.engineSteps, `${direction}: ${s.description}`, s.ms);
     }

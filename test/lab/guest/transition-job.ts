@@ -68,9 +68,10 @@ async function runOnce(run: TransitionRun, ctx: JobContext): Promise<RunOutcome>
 /** Waits (bounded) until each listed function is bound to its driver: some drivers probe late. */
 export async function waitForDrivers(io: HostIO, want: Record<string, string | null>): Promise<void> {
   const wrong = (): string[] =>
-    Object.entries(want)
-      .filter(([address, driver]) => (io.readLinkName(`sys/bus/pci/devices/${address}/driver`) ?? null) !== driver)
-      .map(([address, driver]) => `${address} (want ${driver ?? 'no driver'}, is ${io.readLinkName(`sys/bus/pci/devices/${address}/driver`) ?? 'unbound'})`);
+    Object.entries(want).flatMap(([address, driver]) => {
+      const now = io.readLinkName(`sys/bus/pci/devices/${address}/driver`) ?? null;
+      return now === driver ? [] : [`${address} (want ${driver ?? 'no driver'}, is ${now ?? 'unbound'})`];
+    });
   const deadline = performance.now() + SETTLE_TIMEOUT_MS;
   while (wrong().length > 0) {
     if (performance.now() > deadline) {
@@ -81,7 +82,7 @@ export async function waitForDrivers(io: HostIO, want: Record<string, string | n
 }
 
 /** A snapshot that reads the same twice STABLE_MS apart (asynchronous probes have finished). */
-async function settledSnapshot(ctx: JobContext): Promise<Snapshot> {
+export async function settledSnapshot(ctx: JobContext): Promise<Snapshot> {
   const deadline = performance.now() + STABLE_TIMEOUT_MS;
   let last = ctx.snapshot(ctx.io);
   for (;;) {

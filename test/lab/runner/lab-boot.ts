@@ -18,8 +18,8 @@ export interface LabBoot {
   wallMs: number;
 }
 
-/** A TCG boot takes 10-15 s and the agent a few more; this bounds a stuck guest. */
-export const DEFAULT_BOOT_TIMEOUT_MS = 150_000;
+/** A TCG boot takes 10-20 s and the agent a few more (several times that on a loaded machine); this bounds a stuck guest. */
+export const DEFAULT_BOOT_TIMEOUT_MS = 240_000;
 
 export async function bootLab(
   image: LabImage,
