@@ -19,7 +19,7 @@ import { isPciDriverRegistered } from '../src/host/modules';
 import { VFIO_DRIVER } from '../src/host/pci-device';
 import { gpuViability } from '../src/host/viability';
 import { loadScenario } from '../src/sim/scenarios';
-import { createSimHost } from '../src/sim/sim-host';
+import { createSimHost, type SimHost } from '../src/sim/sim-host';
 
 const GOAL_CYCLE_MS = 15;
 const GOAL_PLANNING_MS = 20;
@@ -63,8 +63,17 @@ async function bareCycle(io: HostIO): Promise<void> {
  * temp dir on disk, the emulator's file churn would land in the same file system journal as our
  * fdatasyncs and be billed to them. The state directory stays on disk, as /var/lib/gpu-hookd does.
  */
-function simDir(): string | undefined {
-  return fs.existsSync(SHM) ? fs.mkdtempSync(path.join(SHM, 'gpu-hookd-bench-sim-')) : undefined;
+async function memorySimHost(scenario: string): Promise<SimHost> {
+  if (!fs.existsSync(SHM)) return createSimHost(loadScenario(scenario), { zeroDelays: true });
+  const dir = fs.mkdtempSync(path.join(SHM, 'gpu-hookd-bench-sim-'));
+  const host = await createSimHost(loadScenario(scenario), { zeroDelays: true, dir });
+  return {
+    ...host,
+    dispose: async () => {
+      await host.dispose();
+      fs.rmSync(dir, { recursive: true, force: true });
+    },
+  };
 }
 
 /** Journal marks of a transition: one per run of consecutive steps on the same function (journal.ts). */
@@ -83,7 +92,7 @@ interface CycleTimes {
 }
 
 async function cycleBench(runs: number, stateDir: string): Promise<CycleTimes> {
-  const host = await createSimHost(loadScenario('seed'), { zeroDelays: true, dir: simDir() });
+  const host = await memorySimHost('seed');
   const memoryState = fs.existsSync(SHM) ? fs.mkdtempSync(path.join(SHM, 'gpu-hookd-bench-state-')) : undefined;
   try {
     const onDisk = new TransitionEngine({ io: host.io, stateDir });
@@ -132,7 +141,7 @@ async function journalBench(runs: number, stateDir: string): Promise<{ header: n
 }
 
 async function planningBench(runs: number): Promise<{ ms: number[]; gpus: number; steps: number }> {
-  const host = await createSimHost(loadScenario('server-8gpu'), { zeroDelays: true, dir: simDir() });
+  const host = await memorySimHost('server-8gpu');
   try {
     let gpus = 0;
     let steps = 0;
