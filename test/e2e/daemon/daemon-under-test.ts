@@ -16,9 +16,13 @@ import { startPrivateSystemBus, type PrivateBus } from '../../support/private-bu
 import { isRunning, readFileOrUndefined, signalPid, spawnTracked, waitFor } from '../../support/processes';
 
 const CHECKOUT = path.resolve(__dirname, '../../../..');
-export const DAEMON_ENTRY = path.join(CHECKOUT, 'dist/src/daemon/main.js');
-export const HOOKCTL_ENTRY = path.join(CHECKOUT, 'dist/src/cli/main.js');
-export const SHIPPED_POLICY = path.join(CHECKOUT, 'systemd/org.gpuhookd1.conf');
+/** GPU_HOOKD_INSTALLED=1: the files the package installed, not this checkout's (test/e2e/packaging
+ *  runs the libvirt e2e tests so after installing the .deb). */
+const INSTALLED = process.env.GPU_HOOKD_INSTALLED === '1';
+const PROGRAM = INSTALLED ? '/usr/lib/gpu-hookd' : CHECKOUT;
+export const DAEMON_ENTRY = path.join(PROGRAM, 'dist/src/daemon/main.js');
+export const HOOKCTL_ENTRY = path.join(PROGRAM, 'dist/src/cli/main.js');
+export const SHIPPED_POLICY = INSTALLED ? '/usr/share/dbus-1/system.d/org.gpuhookd1.conf' : path.join(CHECKOUT, 'systemd/org.gpuhookd1.conf');
 
 export interface DaemonUnderTestOptions {
   /** Built-in scenario of the simulated host; default "seed". */
