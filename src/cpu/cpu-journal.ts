@@ -1,14 +1,14 @@
 // What gpu-hookd changed on a VM's behalf, on disk, one file per VM and stage:
 // <state>/cpu/<vm>.prepare.json (isolation, governors, IRQs; kept while the VM runs, undone at
 // release) and <state>/cpu/<vm>.started.json (thread pins; removed once they hold, since QEMU's
-// threads take them to their grave). Like the GPU journal: the header (plan with every previous
-// value) is written whole and durable before the first step, then one `{"inFlight":N}` line is
-// appended before each step and `{"applied":true}` when the plan is through. A file without
-// "applied" after a crash is a stage that did not finish: recovery undoes steps 0..inFlight.
+// threads take them to their grave). JSON lines as the GPU journal writes them (line-journal-file.ts):
+// the header (the plan with every previous value), one `{"inFlight":N}` before each step, and
+// `{"applied":true}` when the plan is through. A file without "applied" after a crash is a stage
+// that did not finish: recovery undoes steps 0..inFlight.
 
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { removeFileDurable, writeFileAtomic } from '../engine/atomic-file';
+import { LineJournalFile, readJournalLines } from '../engine/line-journal-file';
 import type { StepSpec } from '../engine/step-spec';
 import type { VmCpuLayout } from './vm-cpu-layout';
 
@@ -43,42 +43,32 @@ export function cpuJournalFile(stateDir: string, vm: string, stage: CpuStage): s
 }
 
 export class CpuJournal {
-  readonly file: string;
-  private handle: fs.promises.FileHandle | undefined;
+  private readonly lines: LineJournalFile;
 
-  constructor(stateDir: string, private readonly header: CpuJournalHeader) {
-    this.file = cpuJournalFile(stateDir, header.vm, header.stage);
+  constructor(stateDir: string, header: CpuJournalHeader) {
+    this.lines = new LineJournalFile(cpuJournalFile(stateDir, header.vm, header.stage), header);
+  }
+
+  get file(): string {
+    return this.lines.file;
   }
 
   /** Resolves once the file says that step `index` may have started. */
   markInFlight(index: number): Promise<void> {
-    return this.append({ inFlight: index });
+    return this.lines.append({ inFlight: index });
   }
 
   /** The whole plan went through (an empty plan still leaves the record of the layout). */
   markApplied(): Promise<void> {
-    return this.append({ applied: true });
+    return this.lines.append({ applied: true });
   }
 
-  async close(): Promise<void> {
-    await this.handle?.close();
-    this.handle = undefined;
+  close(): Promise<void> {
+    return this.lines.close();
   }
 
-  async remove(): Promise<void> {
-    await this.close();
-    await removeFileDurable(this.file);
-  }
-
-  private async append(mark: object): Promise<void> {
-    const line = `${JSON.stringify(mark)}\n`;
-    if (this.handle === undefined) {
-      await writeFileAtomic(this.file, `${JSON.stringify(this.header)}\n${line}`);
-      this.handle = await fs.promises.open(this.file, 'a');
-      return;
-    }
-    await this.handle.write(line);
-    await this.handle.datasync();
+  remove(): Promise<void> {
+    return this.lines.remove();
   }
 }
 
@@ -113,8 +103,7 @@ export function readCpuJournal(stateDir: string, vm: string, stage: CpuStage): C
 }
 
 export function parseCpuJournal(text: string): CpuJournalEntry {
-  // Only newline-terminated lines count: a crash mid-append leaves at most one torn line at the end.
-  const lines = text.split('\n').slice(0, -1).map(parseLine);
+  const lines = readJournalLines(text);
   const header = lines[0] as Partial<CpuJournalHeader> | undefined;
   if (!isHeader(header)) throw new Error('it is not a gpu-hookd CPU record of this version');
   let inFlight = -1;
@@ -125,14 +114,6 @@ export function parseCpuJournal(text: string): CpuJournalEntry {
     if (mark?.applied === true) applied = true;
   }
   return { ...header, inFlight: applied ? header.plan.length - 1 : inFlight, applied };
-}
-
-function parseLine(line: string): unknown {
-  try {
-    return JSON.parse(line);
-  } catch {
-    return undefined;
-  }
 }
 
 function isHeader(h: Partial<CpuJournalHeader> | undefined): h is CpuJournalHeader {
