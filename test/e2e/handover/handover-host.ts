@@ -16,7 +16,7 @@ import seedFile from '../../../src/sim/scenarios/seed';
 import { createSimHost, type SimHost } from '../../../src/sim/sim-host';
 import type { PrivateBus } from '../../support/private-bus';
 import { makeTempRoot } from '../../support/temp-root';
-import { startSimulatedDesktop, type DesktopOptions, type SimulatedDesktop } from './simulated-desktop';
+import { startSimulatedDesktop, type DesktopOptions, type SimulatedDesktop } from '../../integration/handover/simulated-desktop';
 
 export const GPU = '0000:01:00.0';
 export const GROUP = ['0000:01:00.0', '0000:01:00.1', '0000:01:00.2', '0000:01:00.3'];

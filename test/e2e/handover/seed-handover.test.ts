@@ -8,9 +8,9 @@ import { findVtconsole } from '../../../src/host/consoles';
 import { isModuleLoaded } from '../../../src/host/modules';
 import { snapshotHost } from '../../../src/sim/snapshot';
 import { startPrivateSystemBus, type PrivateBus } from '../../support/private-bus';
-import { assertHostRestored, journalFiles } from '../engine/sim-engine';
+import { assertHostRestored, journalFiles } from '../../integration/engine/sim-engine';
 import { holdDevice, type DeviceHolder } from './device-holder';
-import { DM_UNIT } from './simulated-desktop';
+import { DM_UNIT } from '../../integration/handover/simulated-desktop';
 import { driversOf, FBCON, GPU, GROUP, handoverHost, HOST_DRIVERS, SEED_DM_PIDS, seedVariant, SETTINGS, simProcessRuns, type HandoverHost } from './handover-host';
 
 const ALL_VFIO = GROUP.map(() => 'vfio-pci');
