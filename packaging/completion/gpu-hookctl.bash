@@ -1,5 +1,5 @@
 # bash completion for gpu-hookctl(1): verbs, each verb's options, GPU addresses for detach/attach,
-# libvirt domain names for doctor.
+# libvirt domain names for doctor and cpu-plan.
 
 _gpu_hookctl_gpus() {
   local dev class
@@ -21,7 +21,7 @@ _gpu_hookctl() {
   done
 
   if [[ -z $verb ]]; then
-    mapfile -t COMPREPLY < <(compgen -W 'list status detach attach doctor --help' -- "$cur")
+    mapfile -t COMPREPLY < <(compgen -W 'list status detach attach doctor cpu-plan --help' -- "$cur")
     return
   fi
 
@@ -32,7 +32,7 @@ _gpu_hookctl() {
     --xml | --config)
       mapfile -t COMPREPLY < <(compgen -f -- "$cur")
       return ;;
-    --bus)
+    --bus | --vcpus | --housekeeping)
       return ;;
   esac
 
@@ -42,6 +42,7 @@ _gpu_hookctl() {
     status) options='--bus --json --help' ;;
     detach | attach) options='--bus --help' ;;
     doctor) options='--root --xml --config --bus --json --help' ;;
+    cpu-plan) options='--vcpus --housekeeping --root --config --help' ;;
     *) return ;;
   esac
   if [[ $cur == -* ]]; then
@@ -50,7 +51,7 @@ _gpu_hookctl() {
   fi
   case $verb in
     detach | attach) mapfile -t COMPREPLY < <(compgen -W "$(_gpu_hookctl_gpus)" -- "$cur") ;;
-    doctor) mapfile -t COMPREPLY < <(compgen -W "$(virsh --readonly list --all --name 2>/dev/null)" -- "$cur") ;;
+    doctor | cpu-plan) mapfile -t COMPREPLY < <(compgen -W "$(virsh --readonly list --all --name 2>/dev/null)" -- "$cur") ;;
   esac
 }
 

@@ -26,7 +26,7 @@ export const doctorCommand: Command = {
   summary: 'check the host (and a VM) for GPU passthrough: ✔ or ✖ with the fix, read-only',
   usage: [
     'gpu-hookctl doctor [VM] [--root DIR] [--xml FILE] [--config FILE] [--bus ADDRESS] [--json]',
-    '  VM             also check this libvirt domain (its XML from virsh --readonly, or --xml)',
+    '  VM             also check this libvirt domain (its XML read from libvirt, or --xml)',
     '  --root DIR     read the host below DIR instead of / (a simulated host, a mounted image)',
     '  --xml FILE     the VM\'s domain XML from FILE ("-": standard input) instead of libvirt',
     '  --config FILE  the config to check (default: /etc/gpu-hookd/config.json below --root)',
