@@ -2,6 +2,7 @@
 // written directly, then the boot state (modules, bound drivers, framebuffers, consoles) replayed
 // through the same emulator functions that later writes use, so both always agree.
 
+import { randomUUID } from 'node:crypto';
 import { createFirmwareFb, writeVtconsole } from './console-model';
 import { KernelContext, ScenarioIndex } from './kernel-context';
 import { bootModules } from './module-model';
@@ -180,6 +181,8 @@ function subordinateBuses(k: KernelContext, bridge: string): number[] {
 function writeProcfs(tree: Tree, s: Scenario): void {
   tree.file('proc/cmdline', `${s.kernel.cmdline}\n`);
   tree.file('proc/sys/kernel/osrelease', `${s.kernel.release}\n`);
+  // A fresh boot id per built tree, as the kernel makes one per boot: state from "another boot" is stale.
+  tree.file('proc/sys/kernel/random/boot_id', `${randomUUID()}\n`);
   tree.file('proc/version', `Linux version ${s.kernel.release} (simulated by gpu-hookd) #1 SMP PREEMPT_DYNAMIC\n`);
   const all = cpuLayout(s.cpu).map((p) => p.cpu);
   const mask = allCpuMask(all);
