@@ -5,7 +5,7 @@
 
 import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
-import { ConfigError, DAEMON_USAGE, loadConfig, parseDaemonArgs, vmSettings, type ResolvedConfig } from './config';
+import { ConfigError, DAEMON_USAGE, loadConfig, parseDaemonArgs, type DaemonArgs, vmSettings, type ResolvedConfig } from './config';
 import { watchConfig } from './config-watcher';
 import { createLogger, setLogLevel } from './logger';
 import { createNotifier } from './sd-notify';
@@ -26,7 +26,7 @@ export function packageVersion(): string {
 }
 
 async function main(argv: string[]): Promise<number> {
-  let args;
+  let args: DaemonArgs;
   let config: ResolvedConfig;
   try {
     args = parseDaemonArgs(argv);
@@ -60,6 +60,7 @@ async function main(argv: string[]): Promise<number> {
         onError: (e) => log.warn({ event: 'reconcile', err: e.message }, `keeping GPUs recorded for VMs: ${e.message}`),
       }),
       handoverSettings: (vm, metadata) => vmSettings(current, vm, metadata),
+      cpuSettings: (vm, metadata) => vmSettings(current, vm, metadata),
       reloadConfig: async () => {
         current = loadConfig({ env: process.env, args });
         applyConfig(current);
@@ -88,10 +89,16 @@ async function main(argv: string[]): Promise<number> {
     },
     (err) => log.error({ event: 'config-invalid', key: err.key, err: err.message }, `config edit ignored, keeping the last good config: ${err.message}`),
     { env: process.env, args },
-  ).catch((e: unknown) => {
-    log.warn({ event: 'config-watch', err: (e as Error).message }, `not watching ${config.file.path} for edits: ${(e as Error).message}`);
-    return async () => undefined;
-  });
+  ).then(
+    (stop) => {
+      log.info({ event: 'config-watching', path: config.file.path }, `following edits of ${config.file.path}`);
+      return stop;
+    },
+    (e: unknown) => {
+      log.warn({ event: 'config-watch', err: (e as Error).message }, `not watching ${config.file.path} for edits: ${(e as Error).message}`);
+      return async () => undefined;
+    },
+  );
   // An edit made while the daemon was starting came before the watcher: read the file once more.
   reloadFromFile('edited during start', true);
   const stopWatchdog = notifier.startWatchdog();

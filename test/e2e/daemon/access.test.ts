@@ -101,7 +101,7 @@ describe('gpu-hookd access control (shipped D-Bus policy, real second users)', f
       assert.equal((await dut.properties(RTX_PATH, GPU_IFACE)).Mode, 'vfio');
       const attach = await hookctl(member, 'attach', RTX);
       assert.equal(attach.code, 0, attach.stderr);
-      assert.match(attach.stdout, /^0000:01:00\.0 is on its host drivers \(12 steps in .*\)$/m);
+      assert.match(attach.stdout, /^0000:01:00\.0 is on its host drivers \(\d+ steps in .*\)$/m);
       assert.equal((await dut.properties(RTX_PATH, GPU_IFACE)).Mode, 'host');
     });
 

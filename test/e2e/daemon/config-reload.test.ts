@@ -20,6 +20,7 @@ describe('gpu-hookd config, edited while it runs', function () {
   before(async () => {
     ({ member } = await ensureTestUsers());
     dut = await DaemonUnderTest.start({ config: { log: { level: 'info' } } });
+    await dut.waitForLog('that it follows config edits', (e) => e.event === 'config-watching');
   });
   after(async () => {
     await dut?.dispose();

@@ -1,7 +1,9 @@
 // The real gpu-hookd process (dist/src/daemon/main.js, as systemd starts it) on a simulated host,
 // on a private system-like bus that enforces the policy file we ship (systemd/org.gpuhookd1.conf),
-// with its own state directory and config file. Tests talk to it as root over a dbus-next
-// connection, read its JSON log, and kill or restart it.
+// with its own state directory and config file. On the seed, whose only GPU draws the desktop, the
+// systemd and logind stand-ins of a simulated desktop answer on the same bus, so that the daemon
+// can hand the GPU over. Tests talk to the daemon as root over a dbus-next connection, read its
+// JSON log, and kill or restart it.
 
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -13,6 +15,7 @@ import { createSimHost, type SimHost } from '../../../src/sim/sim-host';
 import { loadScenario } from '../../../src/sim/scenarios';
 import { snapshotHost, type HostSnapshot } from '../../../src/sim/snapshot';
 import { startPrivateSystemBus, type PrivateBus } from '../../support/private-bus';
+import { startSimulatedDesktop, type DesktopOptions, type SimulatedDesktop } from '../../integration/handover/simulated-desktop';
 import { isRunning, readFileOrUndefined, signalPid, spawnTracked, waitFor } from '../../support/processes';
 
 const CHECKOUT = path.resolve(__dirname, '../../../..');
@@ -29,7 +32,12 @@ export interface DaemonUnderTestOptions {
   scenario?: string;
   /** The config file's content; default {}. */
   config?: unknown;
+  /** The desktop whose display manager the daemon stops and starts; default on the seed: sddm and its Xorg; false: none. */
+  desktop?: DesktopOptions | false;
 }
+
+/** The seed's display manager processes: sddm and the Xorg server holding /dev/dri/card0. */
+export const SEED_DESKTOP: DesktopOptions = { dmPids: [812, 845] };
 
 export interface LogEvent {
   level: number;
@@ -52,21 +60,27 @@ export class DaemonUnderTest {
     readonly sim: SimHost,
     readonly bus: PrivateBus,
     readonly workDir: string,
+    readonly desktop: SimulatedDesktop | undefined,
   ) {}
 
   /** Builds the host, starts the bus with the shipped policy, writes the config and starts the daemon. */
   static async start(options: DaemonUnderTestOptions = {}): Promise<DaemonUnderTest> {
     const workDir = fs.mkdtempSync(path.join(os.tmpdir(), 'gpu-hookd-e2e-daemon-'));
-    const sim = await createSimHost(loadScenario(options.scenario ?? 'seed'), { dir: path.join(workDir, 'host') });
+    const scenario = options.scenario ?? 'seed';
+    const sim = await createSimHost(loadScenario(scenario), { dir: path.join(workDir, 'host') });
+    const desktopOptions = options.desktop ?? (scenario === 'seed' ? SEED_DESKTOP : false);
     let bus: PrivateBus | undefined;
+    let desktop: SimulatedDesktop | undefined;
     try {
       bus = await startPrivateSystemBus({ policyFiles: [SHIPPED_POLICY] });
-      const dut = new DaemonUnderTest(sim, bus, workDir);
+      if (desktopOptions) desktop = await startSimulatedDesktop(bus, sim.root, desktopOptions);
+      const dut = new DaemonUnderTest(sim, bus, workDir, desktop);
       fs.mkdirSync(path.dirname(dut.configFile));
       dut.writeConfig(options.config ?? {});
       await dut.startDaemon();
       return dut;
     } catch (e) {
+      await desktop?.stop();
       await bus?.stop();
       await sim.dispose();
       fs.rmSync(workDir, { recursive: true, force: true });
@@ -201,6 +215,7 @@ export class DaemonUnderTest {
       await this.exited();
       clearTimeout(timer);
     }
+    await this.desktop?.stop();
     await this.bus.stop();
     await this.sim.dispose();
     fs.rmSync(this.workDir, { recursive: true, force: true });

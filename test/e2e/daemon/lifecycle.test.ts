@@ -25,8 +25,8 @@ describe('gpu-hookd killed or stopped in the middle of a transition', function (
 
   beforeEach(async () => {
     dut = await DaemonUnderTest.start();
-    // Once vfio-pci has held the boot GPU, the firmware framebuffer is gone for good (as on a real
-    // kernel): one round trip first, so that "as before" below is exact for everything else.
+    // The firmware framebuffer does not come back once the boot GPU has moved (as on a real kernel):
+    // one round trip first, so that "as before" below is exact.
     await dut.call('Detach', 's', [RTX]);
     await dut.call('Attach', 's', [RTX]);
   });
