@@ -27,6 +27,9 @@ export interface VmCpuLayout {
   notes: string[];
 }
 
+/** Settings that ask nothing of a VM's CPUs (the defaults). */
+export const NO_CPU_WORK: CpuSettings = { isolateCpus: false, pin: 'none', governor: false, irqAffinity: false, housekeepingCpus: '' };
+
 /** True when the settings ask gpu-hookd to do anything with this VM's CPUs. */
 export function wantsCpuWork(s: CpuSettings): boolean {
   return s.isolateCpus || s.governor || s.irqAffinity || s.pin === 'auto';

@@ -9,6 +9,10 @@ import { connectBus, exportService, type BusService } from '../dbus/bus-service'
 import { GpuService } from './gpu-service';
 import { hostServicesOn } from '../host/host-services';
 import type { HandoverSettings } from '../engine/handover-plan';
+import { processAccessFor } from '../cpu/process-access';
+import { systemdAllowedCpus } from '../cpu/systemd-allowed-cpus';
+import { NO_CPU_WORK, type CpuSettings } from '../cpu/vm-cpu-layout';
+import { VmCpuManager } from '../cpu/vm-cpu-manager';
 
 export interface StatusNotifier {
   ready(): void;
@@ -31,6 +35,8 @@ export interface DaemonOptions {
   reloadConfig?: () => Promise<void>;
   /** A VM's single-GPU handover settings (vmSettings of the current config); absent: no handover. */
   handoverSettings?: (vm: string, metadata: Readonly<Record<string, string>>) => HandoverSettings;
+  /** A VM's CPU isolation and pinning settings (vmSettings of the current config); absent: none. */
+  cpuSettings?: (vm: string, metadata: Readonly<Record<string, string>>) => CpuSettings;
 }
 
 export interface RunningDaemon {
@@ -48,7 +54,17 @@ export async function startDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
   const connection = connectBus(opts.busAddress || undefined);
   const services = hostServicesOn(connection);
   const engine = new TransitionEngine({ io, stateDir: opts.stateDir, log: opts.log, timeouts: opts.timeouts, services });
-  const service = new GpuService({ io, engine, stateDir: opts.stateDir, log: opts.log, isVmRunning: opts.isVmRunning, handoverSettings: opts.handoverSettings });
+  // Made even without settings: CPU changes recorded by an earlier run are still given back.
+  const cpus = new VmCpuManager({
+    io,
+    processes: processAccessFor(io),
+    systemd: systemdAllowedCpus(services.systemd),
+    stateDir: opts.stateDir,
+    settingsFor: opts.cpuSettings ?? (() => NO_CPU_WORK),
+    log: opts.log,
+    timeouts: opts.timeouts,
+  });
+  const service = new GpuService({ io, engine, cpus, stateDir: opts.stateDir, log: opts.log, isVmRunning: opts.isVmRunning, handoverSettings: opts.handoverSettings });
   try {
     await service.start();
   } catch (e) {

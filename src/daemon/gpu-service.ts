@@ -10,6 +10,7 @@ import { listGpus, findGpuForAddress } from '../host/gpu-inventory';
 import { readDomainRequest, validateDomainName, type DomainRequest } from '../libvirt/domain-request';
 import type { TransitionEngine, StepEvent } from '../engine/transition-engine';
 import type { HandoverSettings } from '../engine/handover-plan';
+import type { VmCpuManager } from '../cpu/vm-cpu-manager';
 import { OwnershipStore, type Ownership } from './ownership-store';
 import { ServiceError, toServiceError } from './service-error';
 import type { Logger } from 'pino';
@@ -49,6 +50,8 @@ export interface GpuServiceOptions {
   /** A VM's single-GPU handover settings from its <metadata> and the config ("" for a detach by
    *  hand); absent: GPUs move without a handover. Throws on invalid metadata. */
   handoverSettings?: (vm: string, metadata: Readonly<Record<string, string>>) => HandoverSettings;
+  /** A VM's CPUs: isolated at prepare (after its GPUs), its QEMU pinned at started, restored at release. */
+  cpus?: VmCpuManager;
 }
 
 interface GpuState {
@@ -75,6 +78,7 @@ export class GpuService extends EventEmitter<GpuServiceEvents> {
       // failed with us, or a Detach by hand) holds nothing any more.
       if (t.kind === 'detach' && t.gpu && (t.outcome === 'restored' || t.outcome === 'stale')) await this.owners.delete(t.gpu);
     }
+    await this.opts.cpus?.recover(this.opts.isVmRunning);
     this.rescan();
     await this.reconcileOwners();
   }
@@ -155,7 +159,10 @@ export class GpuService extends EventEmitter<GpuServiceEvents> {
   async prepare(domain: string, xml: string): Promise<string[]> {
     const request = this.readRequest(domain, xml);
     const wanted = this.gpusWanted(request);
-    if (wanted.length === 0) return [];
+    if (wanted.length === 0) {
+      await this.opts.cpus?.prepare(request);
+      return [];
+    }
     const handover = this.handoverFor(domain, request.settings);
     // Claim every GPU first (synchronously): all or nothing.
     for (const address of wanted) this.assertClaimable(address, domain);
@@ -167,6 +174,7 @@ export class GpuService extends EventEmitter<GpuServiceEvents> {
         await this.transition(address, 'detach', domain, handover);
         moved.push(address);
       }
+      await this.opts.cpus?.prepare(request);
     } catch (e) {
       // Nothing half-done: GPUs this prepare already moved go back, and every claim is dropped.
       for (const address of moved.reverse()) {
@@ -182,6 +190,7 @@ export class GpuService extends EventEmitter<GpuServiceEvents> {
 
   async started(domain: string, xml: string): Promise<void> {
     this.readRequest(domain, xml);
+    await this.opts.cpus?.started(domain);
   }
 
   async reconnect(domain: string, xml: string): Promise<void> {
@@ -198,6 +207,8 @@ export class GpuService extends EventEmitter<GpuServiceEvents> {
     if (xml.trim() !== '') this.readRequest(domain, xml);
     const held = this.owners.heldBy(domain);
     const errors: ServiceError[] = [];
+    // The reverse of prepare: the VM's CPUs first, then its GPUs.
+    await this.opts.cpus?.release(domain).catch((e: unknown) => errors.push(toServiceError(e)));
     for (const address of held) {
       const own = this.owners.get(address);
       try {

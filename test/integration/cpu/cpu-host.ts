@@ -7,7 +7,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { processAccessFor } from '../../../src/cpu/process-access';
 import { VmCpuManager } from '../../../src/cpu/vm-cpu-manager';
-import type { CpuSettings } from '../../../src/cpu/vm-cpu-layout';
+import { NO_CPU_WORK, type CpuSettings } from '../../../src/cpu/vm-cpu-layout';
 import type { AllowedCpusAccess } from '../../../src/engine/steps/allowed-cpus';
 import type { EngineLog } from '../../../src/engine/step-executor';
 import { readDomainRequest, type DomainRequest } from '../../../src/libvirt/domain-request';
@@ -19,7 +19,7 @@ import { buildTestDomainXml, type TestDomainSpec } from '../../support/safe-doma
 import { makeTempRoot } from '../../support/temp-root';
 
 export const QEMU_PID = 4242;
-export const NO_CPU_WORK: CpuSettings = { isolateCpus: false, pin: 'none', governor: false, irqAffinity: false, housekeepingCpus: '' };
+export { NO_CPU_WORK };
 
 /** A QEMU process as libvirt starts it for `vm`: main thread, helpers, one "CPU n/KVM" per vCPU. */
 export function qemuProcess(vm: string, vcpus: number, pid = QEMU_PID): NonNullable<ScenarioFile['processes']>[number] {
