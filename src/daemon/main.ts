@@ -61,7 +61,6 @@ async function main(argv: string[]): Promise<number> {
       }),
       handoverSettings: (vm, metadata) => vmSettings(current, vm, metadata),
       cpuSettings: (vm, metadata) => vmSettings(current, vm, metadata),
-      cpuSettings: (vm, metadata) => vmSettings(current, vm, metadata),
       reloadConfig: async () => {
         current = loadConfig({ env: process.env, args });
         applyConfig(current);
