@@ -1,8 +1,9 @@
 #!/usr/bin/env node
 // `npm run demo`: gpu-hookd working on the seed's desktop with no GPU and no root. A simulated host
-// (the RTX 2060 on nouveau, snd_hda_intel, xhci_hcd, nvidia-gpu) in a temporary directory, a private
-// bus, the real daemon as a child process; then a VM's life as libvirt's hook drives it (Prepare,
-// Release) and a toggle by hand (Detach, Attach), each kernel step printed with its time.
+// (the RTX 2060 on nouveau, snd_hda_intel, xhci_hcd, nvidia-gpu, drawing the desktop) in a temporary
+// directory, a private bus with systemd and logind stand-ins, the real daemon as a child process;
+// then a VM's life as libvirt's hook drives it (Prepare, Release) and a toggle by hand (Detach,
+// Attach), each step printed with its time.
 // Everything it started is ended by PID and the directory removed, also on Ctrl-C or a failure.
 
 import { execFileSync } from 'node:child_process';
@@ -17,6 +18,7 @@ import { loadScenario } from '../sim/scenarios';
 import { snapshotHost, type HostSnapshot } from '../sim/snapshot';
 import { startDemoBus, type DemoBus } from './demo-bus';
 import { startDemoDaemon, type DemoDaemon } from './demo-daemon';
+import { startDemoDesktop, type SimulatedDesktop } from './demo-desktop';
 import { DEMO_DOMAIN, demoDomainXml } from './demo-domain';
 
 const out = (line = ''): void => {
@@ -27,6 +29,7 @@ interface Running {
   dir: string;
   host?: SimHost;
   bus?: DemoBus;
+  desktop?: Promise<SimulatedDesktop>;
   daemon?: DemoDaemon;
   client?: DaemonClient;
   /** Set when clean-up begins: nothing new is started after it (Ctrl-C can come at any await). */
@@ -70,6 +73,9 @@ async function play(run: Running): Promise<void> {
   assertNotCleaning(run);
   run.bus = startDemoBus(run.dir);
   const busAddress = await run.bus.address;
+  assertNotCleaning(run);
+  run.desktop = startDemoDesktop(busAddress, run.bus.pid as number, scenario, run.host.root);
+  await run.desktop;
   const stateDir = path.join(run.dir, 'state');
   const configFile = path.join(run.dir, 'config.json');
   // Without root, the caller may change GPUs only as a member of access.group: name our own group.
@@ -105,8 +111,8 @@ function compareHost(before: HostSnapshot, after: HostSnapshot): string {
   const changed = (Object.keys(before) as (keyof HostSnapshot)[]).filter((k) => JSON.stringify(before[k]) !== JSON.stringify(after[k]));
   const kept = 'drivers, overrides, /dev/vfio, consoles, framebuffers and modules as at the start';
   if (changed.length === 0) return kept;
-  // As on a real kernel: vfio-pci removes the firmware framebuffer when it binds the boot GPU, and
-  // nothing brings it back (nouveau's own framebuffer carries the console instead).
+  // As on a real kernel: the firmware framebuffer does not come back once the boot GPU has moved
+  // (nouveau's own framebuffer carries the console instead).
   if (changed.length === 1 && changed[0] === 'platformFramebuffers') return `${kept}; the firmware's efi-framebuffer is gone for good, as on a real kernel`;
   throw new Error(`the simulated host did not return to its starting state: ${changed.join(', ')} differ`);
 }
@@ -158,6 +164,7 @@ function cleanUp(run: Running): Promise<void> {
 async function endAll(run: Running): Promise<void> {
   run.client?.close();
   const ended = await run.daemon?.stop();
+  await run.desktop?.then((d) => d.stop()).catch(() => undefined);
   await run.bus?.stop();
   await run.host?.dispose();
   fs.rmSync(run.dir, { recursive: true, force: true });
