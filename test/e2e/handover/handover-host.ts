@@ -8,6 +8,7 @@ import type * as dbus from 'dbus-next';
 import type { HandoverSettings } from '../../../src/engine/handover-plan';
 import type { EngineTimeouts } from '../../../src/engine/step-executor';
 import { TransitionEngine } from '../../../src/engine/transition-engine';
+import { callMethod } from '../../../src/host/dbus-client';
 import { hostServicesOn, type HostServices } from '../../../src/host/host-services';
 import type { Scenario, ScenarioFile } from '../../../src/sim/scenario';
 import { parseScenario } from '../../../src/sim/scenario-parse';
@@ -58,6 +59,8 @@ export async function handoverHost(
   try {
     desktop = await startSimulatedDesktop(bus, sim.root, { dmPids: SEED_DM_PIDS, ...opts.desktop });
     conn = bus.connect();
+    // Connected (Hello answered) before anything can disconnect it: dbus-next fails a disconnect mid-handshake.
+    await callMethod(conn, { destination: 'org.freedesktop.DBus', path: '/org/freedesktop/DBus', interface: 'org.freedesktop.DBus', member: 'GetId' });
     const services = hostServicesOn(conn);
     const engine = new TransitionEngine({ io: sim.io, stateDir, timeouts: { ...TIMEOUTS, ...opts.timeouts }, services });
     const started = { desktop, conn };
