@@ -30,10 +30,14 @@ export function processesHolding(io: HostIO, matches: (file: string) => boolean)
   return holders.sort((a, b) => a.pid - b.pid);
 }
 
-/** Processes holding /dev/vfio/<group>: a VM's QEMU keeps it open as long as it runs. */
+/**
+ * Processes holding /dev/vfio/<group>: a VM's QEMU keeps it open as long as it runs. A link reads
+ * the path as this process would reach the file: a QEMU chrooted into a directory with /dev bound
+ * into it shows "<dir>/dev/vfio/<group>", so any path ending in /dev/vfio/<group> counts.
+ */
 export function vfioGroupHolders(io: HostIO, group: string): FileHolder[] {
   const node = `/dev/vfio/${group}`;
-  return processesHolding(io, (file) => file === node);
+  return processesHolding(io, (file) => file.endsWith(node));
 }
 
 /** "2817/qemu-system-x86" or "2817/qemu-system-x86, 3001/vfiotest". */

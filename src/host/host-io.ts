@@ -193,9 +193,10 @@ export class SysfsHostIO implements HostIO {
   write(rel: string, value: string, options: WriteOptions = {}): Promise<void> {
     const target = this.abs(rel);
     const timeoutMs = options.timeoutMs ?? DEFAULT_WRITE_TIMEOUT_MS;
-    // 'r+' never creates a file: writing a missing attribute must fail with ENOENT as on sysfs.
+    // Write-only: sysfs refuses to open a write-only attribute (unbind, bind, drivers_probe) for
+    // reading, even for root (EACCES). No O_CREAT: a missing attribute fails with ENOENT as on sysfs.
     const work = (async () => {
-      const handle = await fs.promises.open(target, 'r+');
+      const handle = await fs.promises.open(target, fs.constants.O_WRONLY);
       try {
         await handle.write(value, 0);
       } finally {

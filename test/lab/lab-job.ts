@@ -3,6 +3,7 @@
 // same job also runs on the simulated host (differential check), giving a result of the same shape.
 
 import type { HostSnapshot } from '../../src/sim/snapshot';
+import type { NestedJob, NestedResult } from './nested/nested-job';
 
 /** One engine call. With failAt, the Nth kernel write of the call is refused (see TappedHostIO). */
 export interface TransitionRun {
@@ -34,7 +35,7 @@ export interface BenchJob {
   rounds: number;
 }
 
-export type GuestJob = TransitionJob | BenchJob;
+export type GuestJob = TransitionJob | BenchJob | NestedJob;
 
 /** What snapshotHost (src/sim/snapshot.ts) reads through HostIO: plain JSON, compared as a whole. */
 export type Snapshot = HostSnapshot;
@@ -104,4 +105,5 @@ export interface GuestResult {
   baseline?: Snapshot;
   runs?: RunOutcome[];
   bench?: BenchTimes;
+  nested?: NestedResult;
 }

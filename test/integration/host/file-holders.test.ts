@@ -22,18 +22,20 @@ describe('host files held open, on a temporary root', () => {
   afterEach(() => host.cleanup());
 
   describe('processes holding a file, found through /proc/<pid>/fd', () => {
-    it('names each holder of /dev/vfio/<group> by PID and comm, and nothing else', () => {
+    it('names each holder of /dev/vfio/<group> by PID and comm (also through a chroot), and nothing else', () => {
       addProcess(host.root, 2817, 'qemu-system-x86', { 0: '/dev/null', 17: '/dev/vfio/vfio', 18: '/dev/vfio/4', 19: 'anon_inode:[vfio-device]' });
       addProcess(host.root, 300, 'vfiotest', { 3: '/dev/vfio/4' });
+      addProcess(host.root, 412, 'qemu-system-x86', { 12: '/mnt/nested/dev/vfio/4', 13: '/mnt/nested/dev/vfio/14' });
       addProcess(host.root, 55, 'Xorg', { 9: '/dev/dri/card0', 10: '/dev/vfio/40' });
       fs.mkdirSync(path.join(host.root, 'proc/self'), { recursive: true });
       const io = new SysfsHostIO(host.root);
       const holders = vfioGroupHolders(io, '4');
       assert.deepEqual(holders, [
         { pid: 300, comm: 'vfiotest', files: ['/dev/vfio/4'] },
+        { pid: 412, comm: 'qemu-system-x86', files: ['/mnt/nested/dev/vfio/4'] },
         { pid: 2817, comm: 'qemu-system-x86', files: ['/dev/vfio/4'] },
       ]);
-      assert.equal(describeHolders(holders), '300/vfiotest, 2817/qemu-system-x86');
+      assert.equal(describeHolders(holders), '300/vfiotest, 412/qemu-system-x86, 2817/qemu-system-x86');
       assert.deepEqual(vfioGroupHolders(io, '5'), []);
     });
 

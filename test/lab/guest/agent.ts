@@ -8,6 +8,7 @@ import { SysfsHostIO } from '../../../src/host/host-io';
 import type { CliOutcome, GuestJob, GuestResult } from '../lab-job';
 import { runBounded } from '../runner/command';
 import { runBenchJob } from './bench-job';
+import { runNestedJob } from '../nested/guest/nested-run';
 import { snapshotHost } from '../../../src/sim/snapshot';
 import { runTransitionJob, waitForDrivers } from './transition-job';
 
@@ -28,6 +29,8 @@ async function main(): Promise<void> {
       await waitForDrivers(io, job.settle);
       if (job.list) result.list = await gpuHookctl(['list', '--json']);
       Object.assign(result, await runTransitionJob(job, { io, stateDir: STATE_DIR, snapshot: snapshotHost }));
+    } else if (job.kind === 'nested') {
+      result.nested = await runNestedJob(job, { io, stateDir: STATE_DIR, cli: gpuHookctl });
     } else {
       // Off the 9p share, so that reading the script is no part of what is timed.
       const floorScript = '/run/floor.sh';

@@ -4,6 +4,7 @@
 // write before and after the refused one (the rollback) still goes to the real kernel.
 
 import { HostWriteError, type HostIO, type WriteOptions } from '../../../src/host/host-io';
+import type { VfioGroupStatus } from '../../../src/host/vfio-group-status';
 
 export interface TappedWrite {
   /** Root-relative path, as the engine wrote it. */
@@ -90,5 +91,9 @@ export class TappedHostIO implements HostIO {
 
   unloadModule(name: string, options?: WriteOptions): Promise<void> {
     return this.inner.unloadModule(name, options);
+  }
+
+  vfioGroupStatus(group: string): VfioGroupStatus {
+    return this.inner.vfioGroupStatus?.(group) ?? { answer: 'unavailable', why: 'the tapped HostIO has no kernel to ask' };
   }
 }

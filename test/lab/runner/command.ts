@@ -26,6 +26,14 @@ export interface CommandOptions {
   env?: NodeJS.ProcessEnv;
   /** Bytes written to the child's stdin (then closed); stdin is /dev/null otherwise. */
   input?: Buffer | string;
+  /** Sees each chunk of stdout as it arrives (to time a child's first output). */
+  onStdout?: (chunk: Buffer) => void;
+}
+
+export interface StartedCommand {
+  /** The child's PID, for a signal while it runs; undefined when it could not be started. */
+  pid: number | undefined;
+  result: Promise<CommandResult>;
 }
 
 const live = new Set<number>();
@@ -45,7 +53,13 @@ function killQuietly(pid: number): void {
 
 /** Runs a program and collects its output; kills it by PID when it outlives timeoutMs. */
 export function runBounded(program: string, args: string[], options: CommandOptions): Promise<CommandResult> {
-  return new Promise((resolve, reject) => {
+  return startBounded(program, args, options).result;
+}
+
+/** runBounded for a child that runs alongside the caller: its PID now, its result when it ends. */
+export function startBounded(program: string, args: string[], options: CommandOptions): StartedCommand {
+  let pid: number | undefined;
+  const result = new Promise<CommandResult>((resolve, reject) => {
     const started = process.hrtime.bigint();
     const child = spawn(program, args, {
       cwd: options.cwd,
@@ -55,10 +69,13 @@ export function runBounded(program: string, args: string[], options: CommandOpti
     const out: Buffer[] = [];
     const err: Buffer[] = [];
     let timedOut = false;
-    child.stdout?.on('data', (b: Buffer) => out.push(b));
+    child.stdout?.on('data', (b: Buffer) => {
+      out.push(b);
+      options.onStdout?.(b);
+    });
     child.stderr?.on('data', (b: Buffer) => err.push(b));
     if (options.input !== undefined) child.stdin?.end(options.input);
-    const pid = child.pid;
+    pid = child.pid;
     if (pid !== undefined) live.add(pid);
     const timer = setTimeout(() => {
       timedOut = true;
@@ -86,6 +103,7 @@ export function runBounded(program: string, args: string[], options: CommandOpti
       });
     });
   });
+  return { pid, result };
 }
 
 /** Like runBounded, but a timeout or a non-zero exit is a LabError naming the command and its last words. */

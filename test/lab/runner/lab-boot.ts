@@ -8,7 +8,7 @@ import * as path from 'node:path';
 import { GuestJob, GuestResult } from '../lab-job';
 import { LabError, runBounded } from './command';
 import { LabImage } from './lab-image';
-import { MachineSpec, qemuArgs } from './qemu-machine';
+import { MachineFiles, MachineSpec, qemuArgs } from './qemu-machine';
 
 export interface LabBoot {
   result: GuestResult;
@@ -27,6 +27,8 @@ export async function bootLab(
   machine: MachineSpec,
   job: GuestJob,
   timeoutMs = DEFAULT_BOOT_TIMEOUT_MS,
+  /** More 9p shares by mount tag (the nested scenario's QEMU sysroot); the agent mounts them. */
+  extraShares: MachineFiles['shares'] = {},
 ): Promise<LabBoot> {
   const outDir = fs.mkdtempSync(path.join(os.tmpdir(), `gpu-hookd-lab-${name}-`));
   let keep = true;
@@ -39,6 +41,7 @@ export async function bootLab(
         project: { dir: image.projectDir, writable: false },
         sysroot: { dir: image.sysroot.dir, writable: false },
         out: { dir: outDir, writable: true },
+        ...extraShares,
       },
     });
     const run = await runBounded('qemu-system-x86_64', args, { timeoutMs });

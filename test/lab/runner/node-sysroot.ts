@@ -43,7 +43,7 @@ export async function prepareNodeSysroot(cacheDir: string): Promise<NodeSysroot>
   return { dir, files: JSON.parse(fs.readFileSync(path.join(dir, MANIFEST), 'utf8')) as string[] };
 }
 
-function copyInto(sysroot: string, source: string, guestPath: string): void {
+export function copyInto(sysroot: string, source: string, guestPath: string): void {
   const target = path.join(sysroot, guestPath);
   fs.mkdirSync(path.dirname(target), { recursive: true });
   // copyFileSync follows symlinks: the guest gets the file itself (ld.so is a symlink on Debian).
