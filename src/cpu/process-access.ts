@@ -8,6 +8,7 @@
 import { execFile } from 'node:child_process';
 import { describeErrno, formatMs, type HostIO } from '../host/host-io';
 import { KernelError } from '../sim/kernel-context';
+import { isAdoptedProcess } from '../sim/sim-processes';
 import { setSimThreadAffinity } from '../sim/thread-affinity';
 import { cpusPhrase, formatCpuList } from './cpu-list';
 
@@ -30,10 +31,20 @@ export class ThreadAffinityError extends Error {
   }
 }
 
-/** The access that fits a HostIO: the simulator's for a simulated host, taskset for the root "/". */
+/**
+ * The access that fits a HostIO: taskset for the root "/", the simulator's emulation on a simulated
+ * host, except for a real process a test adopted into it (src/sim/sim-processes.ts: a libvirt e2e
+ * test's QEMU): that one is the test's own and gets the real syscall, as it gets real signals.
+ */
 export function processAccessFor(io: HostIO): ProcessAccess {
-  if (io.simulated) return { io, setAffinity: async (pid, tid, cpus) => simAffinity(io.root, pid, tid, cpus) };
-  return { io, setAffinity: (_pid, tid, cpus, timeoutMs) => tasksetAffinity(io.root, tid, cpus, timeoutMs) };
+  if (!io.simulated) return { io, setAffinity: (_pid, tid, cpus, timeoutMs) => tasksetAffinity(io.root, tid, cpus, timeoutMs) };
+  return {
+    io,
+    setAffinity: async (pid, tid, cpus, timeoutMs) => {
+      if (isAdoptedProcess(io.root, pid)) return tasksetAffinity('/', tid, cpus, timeoutMs);
+      simAffinity(io.root, pid, tid, cpus);
+    },
+  };
 }
 
 function simAffinity(root: string, pid: number, tid: number, cpus: readonly number[]): void {
