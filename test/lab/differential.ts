@@ -44,7 +44,7 @@ export function differences(kernel: GuestResult, simulator: GuestResult): string
 export function assertSimulatorAgrees(kernel: GuestResult, simulator: GuestResult): void {
   const found = differences(kernel, simulator);
   if (found.length === 0) return;
-  throw new Error(`the simulated host differs from the real kernel in ${found.length} way${found.length === 1 ? "" : "s"}:\n  ${found.join('\n  ')}`);
+  throw new Error(`the simulated host differs from the real kernel in ${found.length} way${found.length === 1 ? '' : 's'}:\n  ${found.join('\n  ')}`);
 }
 
 interface Difference {
