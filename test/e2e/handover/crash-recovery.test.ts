@@ -9,10 +9,10 @@ import { recoverInterruptedTransition } from '../../../src/engine/recovery';
 import { waitUntil } from '../../../src/engine/wait-until';
 import { faultCounts, injectFault, type FaultRule } from '../../../src/sim/faults';
 import { snapshotHost } from '../../../src/sim/snapshot';
-import { startPrivateSystemBus, type PrivateBus } from '../../support/private-bus';
+import type { PrivateBus } from '../../support/private-bus';
 import { spawnTracked } from '../../support/processes';
 import { assertHostRestored, journalFiles } from '../../integration/engine/sim-engine';
-import { driversOf, GPU, handoverHost, HOST_DRIVERS, SEED_DM_PIDS, SETTINGS, simProcessRuns, TIMEOUTS, type HandoverHost } from './handover-host';
+import { driversOf, GPU, handoverSuite, HOST_DRIVERS, SEED_DM_PIDS, SETTINGS, simProcessRuns, TIMEOUTS, type HandoverHost } from './handover-host';
 import { DM_UNIT } from '../../integration/handover/simulated-desktop';
 
 const CHILD = path.join(__dirname, 'handover-child.js');
@@ -59,19 +59,8 @@ const BLOCKED_WRITES: [string, FaultRule, 'as before' | 'unbound'][] = [
 
 describe('recovery of a single-GPU handover killed mid-way', function () {
   this.timeout(60_000);
-  let bus: PrivateBus;
-  let host: HandoverHost | undefined;
+  const suite = handoverSuite();
 
-  before(async () => {
-    bus = await startPrivateSystemBus();
-  });
-  after(async () => {
-    await bus?.stop();
-  });
-  afterEach(async () => {
-    await host?.dispose();
-    host = undefined;
-  });
 
   async function recoverAndCheck(h: HandoverHost, before: ReturnType<typeof snapshotHost>, where: string, efifb: 'as before' | 'unbound' = 'as before'): Promise<void> {
     assert.equal(journalFiles(h.stateDir).length, 1, `${where}: the journal survives the kill`);
@@ -87,9 +76,9 @@ describe('recovery of a single-GPU handover killed mid-way', function () {
   }
 
   it('while the display manager stops: starts it again', async () => {
-    host = await handoverHost(bus, { desktop: { dm: { stop: 'never' } } });
+    const host = await suite.host({ desktop: { dm: { stop: 'never' } } });
     const before = snapshotHost(host.sim.io);
-    const run = startChild(host, bus);
+    const run = startChild(host, suite.bus());
     await host.desktop.systemd.waitForCall('StopUnit', () => true, 15_000);
     assert.equal(run.exited(), false, run.output());
     await kill(run.child);
@@ -98,11 +87,11 @@ describe('recovery of a single-GPU handover killed mid-way', function () {
 
   for (const [where, rule, efifb] of BLOCKED_WRITES) {
     it(`while ${where}: undoes every step up to it, the display manager's stop included`, async () => {
-      host = await handoverHost(bus);
+      const host = await suite.host();
       const before = snapshotHost(host.sim.io);
       const id = injectFault(host.sim.root, rule);
-      const run = startChild(host, bus);
-      await waitUntil(() => fired(host!.sim.root, id) || run.exited(), 15_000);
+      const run = startChild(host, suite.bus());
+      await waitUntil(() => fired(host.sim.root, id) || run.exited(), 15_000);
       assert.ok(fired(host.sim.root, id), `the child never reached the blocked write: ${run.output() || 'no output'}`);
       await kill(run.child);
       await recoverAndCheck(host, before, `killed while ${where}`, efifb);

@@ -15,7 +15,7 @@ import { parseScenario } from '../../../src/sim/scenario-parse';
 import { loadScenario } from '../../../src/sim/scenarios';
 import seedFile from '../../../src/sim/scenarios/seed';
 import { createSimHost, type SimHost } from '../../../src/sim/sim-host';
-import type { PrivateBus } from '../../support/private-bus';
+import { startPrivateSystemBus, type PrivateBus } from '../../support/private-bus';
 import { makeTempRoot } from '../../support/temp-root';
 import { startSimulatedDesktop, type DesktopOptions, type SimulatedDesktop } from '../../integration/handover/simulated-desktop';
 
@@ -93,4 +93,36 @@ export function driversOf(host: HandoverHost, addresses: readonly string[] = GRO
 
 export function simProcessRuns(host: HandoverHost, pid: number): boolean {
   return host.sim.io.exists(`proc/${pid}/comm`);
+}
+
+export type HandoverHostOptions = Parameters<typeof handoverHost>[1];
+
+/**
+ * Registers the hooks of a handover test file: one private bus for the file, and every host a test
+ * made disposed after it. `host()` makes a host on that bus.
+ */
+export function handoverSuite(): { host(opts?: HandoverHostOptions): Promise<HandoverHost>; bus(): PrivateBus } {
+  let bus: PrivateBus | undefined;
+  const hosts: HandoverHost[] = [];
+  before(async () => {
+    bus = await startPrivateSystemBus();
+  });
+  after(async () => {
+    await bus?.stop();
+  });
+  afterEach(async () => {
+    for (const h of hosts.splice(0)) await h.dispose();
+  });
+  const started = (): PrivateBus => {
+    if (!bus) throw new Error('the private bus is not started yet (call host() inside a test)');
+    return bus;
+  };
+  return {
+    bus: started,
+    host: async (opts) => {
+      const h = await handoverHost(started(), opts);
+      hosts.push(h);
+      return h;
+    },
+  };
 }

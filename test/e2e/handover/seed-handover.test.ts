@@ -7,31 +7,21 @@ import { EngineError } from '../../../src/engine/engine-error';
 import { findVtconsole } from '../../../src/host/consoles';
 import { isModuleLoaded } from '../../../src/host/modules';
 import { snapshotHost } from '../../../src/sim/snapshot';
-import { startPrivateSystemBus, type PrivateBus } from '../../support/private-bus';
 import { assertHostRestored, journalFiles } from '../../integration/engine/sim-engine';
 import { holdDevice, type DeviceHolder } from './device-holder';
 import { DM_UNIT } from '../../integration/handover/simulated-desktop';
-import { driversOf, FBCON, GPU, GROUP, handoverHost, HOST_DRIVERS, SEED_DM_PIDS, seedVariant, SETTINGS, simProcessRuns, type HandoverHost } from './handover-host';
+import { driversOf, FBCON, GPU, GROUP, handoverSuite, HOST_DRIVERS, SEED_DM_PIDS, seedVariant, SETTINGS, simProcessRuns, type HandoverHost } from './handover-host';
 
 const ALL_VFIO = GROUP.map(() => 'vfio-pci');
 
 describe('single-GPU handover on the simulated seed host', function () {
   this.timeout(30_000);
-  let bus: PrivateBus;
-  let host: HandoverHost | undefined;
+  const suite = handoverSuite();
   let holder: DeviceHolder | undefined;
 
-  before(async () => {
-    bus = await startPrivateSystemBus();
-  });
-  after(async () => {
-    await bus?.stop();
-  });
   afterEach(async () => {
     await holder?.release();
     holder = undefined;
-    await host?.dispose();
-    host = undefined;
   });
 
   /** The detach failed before the GPU moved: the host is as before, the display manager runs, nothing is recorded. */
@@ -44,7 +34,7 @@ describe('single-GPU handover on the simulated seed host', function () {
   }
 
   it('hands the GPU over (display manager stopped, fbcon and efifb unbound) and gives the desktop back', async () => {
-    host = await handoverHost(bus);
+    const host = await suite.host();
     const before = snapshotHost(host.sim.io);
 
     const detach = await host.engine.detach(GPU, { owner: 'win10', handover: SETTINGS });
@@ -85,7 +75,7 @@ describe('single-GPU handover on the simulated seed host', function () {
   });
 
   it('refuses a display manager that does not stop in time, naming it, and starts it again', async () => {
-    host = await handoverHost(bus, { desktop: { dm: { stop: 'never' } }, timeouts: { unitJobMs: 300 } });
+    const host = await suite.host({ desktop: { dm: { stop: 'never' } }, timeouts: { unitJobMs: 300 } });
     const before = snapshotHost(host.sim.io);
     await assert.rejects(host.engine.detach(GPU, { owner: 'win10', handover: SETTINGS }), (e: unknown) => {
       assert.ok(e instanceof EngineError);
@@ -105,7 +95,7 @@ describe('single-GPU handover on the simulated seed host', function () {
   });
 
   it('refuses a process of the test that holds /dev/dri/card0, naming it and its PID, and gives the desktop back', async () => {
-    host = await handoverHost(bus);
+    const host = await suite.host();
     const before = snapshotHost(host.sim.io);
     holder = await holdDevice(host.sim.root, 'dev/dri/card0');
     await assert.rejects(host.engine.detach(GPU, { owner: 'win10', handover: SETTINGS }), (e: unknown) => {
@@ -122,7 +112,7 @@ describe('single-GPU handover on the simulated seed host', function () {
   });
 
   it('with holders "terminate", asks the holder to exit (SIGTERM) and goes on once it has', async () => {
-    host = await handoverHost(bus);
+    const host = await suite.host();
     holder = await holdDevice(host.sim.root, 'dev/dri/card0');
     const report = await host.engine.detach(GPU, { owner: 'win10', handover: { ...SETTINGS, holders: 'terminate' } });
     assert.equal(await holder.exited, 'SIGTERM');
@@ -137,7 +127,7 @@ describe('single-GPU handover on the simulated seed host', function () {
       { id: '3', uid: 1000, user: 'alice', type: 'tty' },
       { id: '7', uid: 1001, user: 'bob', type: 'x11', seat: 'seat1' },
     ];
-    host = await handoverHost(bus, { desktop: { sessions } });
+    const host = await suite.host({ desktop: { sessions } });
     const report = await host.engine.detach(GPU, { owner: 'win10', handover: { ...SETTINGS, endSessions: true } });
     assert.deepEqual(report.steps[1], { ...report.steps[1], description: 'end the graphical sessions on seat0', note: 'ended sessions 2 (alice, wayland), c1 (sddm, x11 greeter)' });
     assert.deepEqual((await host.desktop.logind.sessions()).map((x) => x.id), ['3', '7']);
@@ -145,7 +135,7 @@ describe('single-GPU handover on the simulated seed host', function () {
   });
 
   it('names the graphical sessions still open when it refuses a holder without endSessions', async () => {
-    host = await handoverHost(bus, { desktop: { sessions: [{ id: '2', uid: 1000, user: 'alice', type: 'wayland' }] } });
+    const host = await suite.host({ desktop: { sessions: [{ id: '2', uid: 1000, user: 'alice', type: 'wayland' }] } });
     holder = await holdDevice(host.sim.root, 'dev/dri/renderD128');
     await assert.rejects(
       host.engine.detach(GPU, { owner: 'win10', handover: SETTINGS }),
@@ -155,7 +145,7 @@ describe('single-GPU handover on the simulated seed host', function () {
   });
 
   it('unloads nouveau once the group is on vfio-pci and loads it back on return, modules exactly as before', async () => {
-    host = await handoverHost(bus);
+    const host = await suite.host();
     const before = snapshotHost(host.sim.io);
     const detach = await host.engine.detach(GPU, { owner: 'win10', handover: { ...SETTINGS, unloadModules: true } });
     assert.equal(detach.steps[detach.steps.length - 1].description, 'unload kernel module nouveau');
@@ -167,7 +157,7 @@ describe('single-GPU handover on the simulated seed host', function () {
 
   it('refuses when nouveau is in use, naming its users, and gives the desktop back', async () => {
     const busy = seedVariant('seed-nouveau-busy', (f) => ({ ...f, modules: f.modules?.map((m) => (m.name === 'nouveau' ? { ...m, refcnt: 1 } : m)) }));
-    host = await handoverHost(bus, { scenario: busy });
+    const host = await suite.host({ scenario: busy });
     const before = snapshotHost(host.sim.io);
     await assert.rejects(host.engine.detach(GPU, { owner: 'win10', handover: { ...SETTINGS, unloadModules: true } }), (e: unknown) => {
       assert.ok(e instanceof EngineError);

@@ -14,10 +14,9 @@ import labOvmfEfifb from '../../../src/sim/scenarios/lab-ovmf-efifb';
 import seedFile from '../../../src/sim/scenarios/seed';
 import { faultCounts, injectFault } from '../../../src/sim/faults';
 import { snapshotHost } from '../../../src/sim/snapshot';
-import { startPrivateSystemBus, type PrivateBus } from '../../support/private-bus';
 import { assertHostRestored } from '../../integration/engine/sim-engine';
 import { DM_UNIT } from '../../integration/handover/simulated-desktop';
-import { driversOf, FBCON, GPU, handoverHost, HOST_DRIVERS, SETTINGS, simProcessRuns, type HandoverHost } from './handover-host';
+import { driversOf, FBCON, GPU, handoverSuite, HOST_DRIVERS, SETTINGS, simProcessRuns } from './handover-host';
 
 const registry = builtinStepRegistry();
 
@@ -56,23 +55,12 @@ const NVIDIA_DESKTOP = { units: [{ name: 'nvidia-persistenced.service', pids: [7
 
 describe('known problems of single-GPU passthrough, answered', function () {
   this.timeout(30_000);
-  let bus: PrivateBus;
-  let host: HandoverHost | undefined;
+  const suite = handoverSuite();
 
-  before(async () => {
-    bus = await startPrivateSystemBus();
-  });
-  after(async () => {
-    await bus?.stop();
-  });
-  afterEach(async () => {
-    await host?.dispose();
-    host = undefined;
-  });
 
   describe('black screen on return', () => {
     it('binds the GPU\'s own driver and verifies it before the console, and the console before the display manager', async () => {
-      host = await handoverHost(bus);
+      const host = await suite.host();
       await host.engine.detach(GPU, { owner: 'win10', handover: SETTINGS });
       const attach = await host.engine.attach(GPU);
       const order = attach.steps.map((s) => s.description);
@@ -84,7 +72,7 @@ describe('known problems of single-GPU passthrough, answered', function () {
     });
 
     it('does not start the display manager on a GPU whose driver did not come back, and says which driver failed', async () => {
-      host = await handoverHost(bus);
+      const host = await suite.host();
       await host.engine.detach(GPU, { owner: 'win10', handover: SETTINGS });
       host.desktop.systemd.clearCalls();
       injectFault(host.sim.root, { path: 'sys/bus/pci/drivers_probe', value: GPU, effect: { kind: 'no-bind', driver: 'nouveau' } });
@@ -97,7 +85,7 @@ describe('known problems of single-GPU passthrough, answered', function () {
 
   describe('"module nvidia_drm is in use"', () => {
     it('stops the display manager and nvidia-persistenced, then unloads nvidia_drm, nvidia_modeset, nvidia_uvm before the group and nvidia after it', async () => {
-      host = await handoverHost(bus, { scenario: nvidiaDesktop(), desktop: NVIDIA_DESKTOP });
+      const host = await suite.host({ scenario: nvidiaDesktop(), desktop: NVIDIA_DESKTOP });
       const before = snapshotHost(host.sim.io);
       const detach = await host.engine.detach(GPU, { owner: 'win10', handover: { ...SETTINGS, unloadModules: true } });
       const order = detach.steps.map((s) => s.description);
@@ -125,7 +113,7 @@ describe('known problems of single-GPU passthrough, answered', function () {
 
     it('refuses a CUDA process that keeps the stack busy, naming it and its PID, before unloading anything', async () => {
       const cuda = { pid: 2001, comm: 'python3', cmdline: ['python3', 'train.py'], fds: ['/dev/nvidiactl', '/dev/nvidia-uvm'] };
-      host = await handoverHost(bus, { scenario: nvidiaDesktop([cuda]), desktop: NVIDIA_DESKTOP });
+      const host = await suite.host({ scenario: nvidiaDesktop([cuda]), desktop: NVIDIA_DESKTOP });
       await assert.rejects(host.engine.detach(GPU, { owner: 'win10', handover: { ...SETTINGS, unloadModules: true } }), (e: unknown) => {
         assert.ok(e instanceof EngineError);
         assert.equal(e.code, 'Busy');
@@ -139,7 +127,7 @@ describe('known problems of single-GPU passthrough, answered', function () {
 
   describe('libvirtd stuck on an unbind that never returns', () => {
     it('gives up after the write timeout and gives the desktop back instead of hanging the hook', async () => {
-      host = await handoverHost(bus, { timeouts: { writeMs: 300 } });
+      const host = await suite.host({ timeouts: { writeMs: 300 } });
       injectFault(host.sim.root, { path: 'sys/bus/pci/drivers/nouveau/unbind', effect: { kind: 'block' } });
       await assert.rejects(host.engine.detach(GPU, { owner: 'win10', handover: SETTINGS }), (e: unknown) => {
         assert.ok(e instanceof EngineError);
@@ -157,7 +145,7 @@ describe('known problems of single-GPU passthrough, answered', function () {
     for (const kind of ['efi-framebuffer', 'simple-framebuffer'] as const) {
       it(`unbinds ${kind}.0 before the first vfio-pci write, and says plainly on return that the kernel removed it`, async () => {
         const scenario = parseScenario({ ...structuredClone(labOvmfEfifb), name: `lab-ovmf-${kind}`, firmwareFramebuffer: { kind, state: 'bound-with-fb' } }, `lab-ovmf-${kind}`);
-        host = await handoverHost(bus, { scenario, desktop: { dmPids: [] } });
+        const host = await suite.host({ scenario, desktop: { dmPids: [] } });
         const detach = await host.engine.detach(GPU, { owner: 'win10', handover: SETTINGS });
         const order = detach.steps.map((s) => s.description);
         const firstVfio = order.findIndex((d) => d.includes('vfio-pci'));
@@ -174,7 +162,7 @@ describe('known problems of single-GPU passthrough, answered', function () {
 
   describe('vtconsole numbers changing', () => {
     it('finds fbcon\'s console by name when it comes back under another number (amd: vtcon2, then vtcon1)', async () => {
-      host = await handoverHost(bus, { scenario: 'amd', desktop: { dmPids: [901, 1450] } });
+      const host = await suite.host({ scenario: 'amd', desktop: { dmPids: [901, 1450] } });
       const amdGpu = '0000:0c:00.0';
       assert.equal(findVtconsole(host.sim.io, FBCON)?.index, 2);
       await host.engine.detach(amdGpu, { owner: 'win10', handover: SETTINGS });
@@ -187,7 +175,7 @@ describe('known problems of single-GPU passthrough, answered', function () {
 
   describe('"modprobe -r vfio-pci" in release breaking other VMs', () => {
     it('never unloads vfio: another VM\'s GPU stays on vfio-pci through a handover and its return', async () => {
-      host = await handoverHost(bus, { scenario: 'two-gpu' });
+      const host = await suite.host({ scenario: 'two-gpu' });
       const igpu = '0000:00:02.0';
       const rtx = '0000:01:00.0';
       await host.engine.detach(rtx, { owner: 'other-vm' });
@@ -201,7 +189,7 @@ describe('known problems of single-GPU passthrough, answered', function () {
     });
 
     it('refuses a step that would unload or load a vfio module', async () => {
-      host = await handoverHost(bus);
+      const host = await suite.host();
       const ctx = { io: host.sim.io, log: silentLog, timeouts: DEFAULT_TIMEOUTS };
       for (const spec of [
         { kind: 'unload-modules', modules: ['vfio_pci'] },
