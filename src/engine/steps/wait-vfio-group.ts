@@ -1,4 +1,6 @@
-// /dev/vfio/<group> is what QEMU opens; it appears once the whole group is on vfio-pci.
+// /dev/vfio/<group> is what QEMU opens; it appears once the whole group is on vfio-pci. Where the
+// kernel can be asked (VFIO_GROUP_GET_STATUS), it must also call the group viable: that is what
+// QEMU will be told, and sysfs alone cannot show it.
 
 import { formatMs } from '../../host/host-io';
 import { vfioGroupPath } from '../device-state';
@@ -10,6 +12,13 @@ async function awaitNode(ctx: StepContext, s: StepOf<'wait-vfio-group'>): Promis
   const node = vfioGroupPath(s.group);
   if (!(await waitUntil(() => ctx.io.exists(node), ctx.timeouts.vfioDeviceMs, ctx.signal))) {
     throw new Error(`/${node} did not appear within ${formatMs(ctx.timeouts.vfioDeviceMs)}`);
+  }
+  const status = ctx.io.vfioGroupStatus?.(s.group);
+  if (status?.answer === 'status' && !status.viable) {
+    throw new Error(
+      `the kernel reports IOMMU group ${s.group} not viable (VFIO_GROUP_GET_STATUS) although /${node} is there: ` +
+        'a device of the group is bound to a host driver',
+    );
   }
 }
 

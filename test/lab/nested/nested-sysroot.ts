@@ -62,7 +62,7 @@ export async function prepareNestedSysroot(cacheDir: string): Promise<NestedSysr
 }
 
 /** gcc + ld: the workload's source to a multiboot ELF at `target`. */
-async function buildWorkload(target: string): Promise<void> {
+export async function buildWorkload(target: string): Promise<void> {
   const object = `${target}.o`;
   try {
     await runChecked('gcc', [...WORKLOAD_CFLAGS, '-c', path.join(WORKLOAD_DIR, 'workload.c'), '-o', object], { timeoutMs: TOOL_TIMEOUT_MS });
