@@ -36,7 +36,8 @@ lib=$dest/usr/lib/gpu-hookd
   done
 install -m 0644 "$src/dist/src/dbus/org.gpuhookd1.xml" "$lib/dist/src/dbus/"
 # The native addons binding.gyp names (node-gyp builds them at npm ci), stripped.
-for target in $(node -p 'require(process.argv[1]).targets.map((t) => t.target_name).join(" ")' "$src/binding.gyp"); do
+targets=$(node -p 'JSON.parse(require("fs").readFileSync(process.argv[1], "utf8")).targets.map((t) => t.target_name).join(" ")' "$src/binding.gyp")
+for target in $targets; do
   addon=build/Release/$target.node
   [ -f "$src/$addon" ] || die "$addon is not built: run npm ci (node-gyp builds it; needs python3, make and g++)"
   install -D -m 0644 "$src/$addon" "$lib/$addon"
