@@ -50,7 +50,7 @@ export interface GpuServiceOptions {
   /** A VM's single-GPU handover settings from its <metadata> and the config ("" for a detach by
    *  hand); absent: GPUs move without a handover. Throws on invalid metadata. */
   handoverSettings?: (vm: string, metadata: Readonly<Record<string, string>>) => HandoverSettings;
-  /** A VM's CPUs: isolated at prepare (after its GPUs), its QEMU pinned at started, restored at release. */
+  /** A VM's CPUs: isolated at prepare (before its GPUs move), its QEMU pinned at started, restored at release. */
   cpus?: VmCpuManager;
 }
 
@@ -170,11 +170,12 @@ export class GpuService extends EventEmitter<GpuServiceEvents> {
     const moved: string[] = [];
     try {
       await Promise.all(saves);
+      // The VM's CPUs first: a domain whose CPUs this host cannot honour is refused before a GPU moves.
+      await this.opts.cpus?.prepare(request);
       for (const address of wanted) {
         await this.transition(address, 'detach', domain, handover);
         moved.push(address);
       }
-      await this.opts.cpus?.prepare(request);
     } catch (e) {
       // Nothing half-done: GPUs this prepare already moved go back, and every claim is dropped.
       for (const address of moved.reverse()) {
@@ -182,6 +183,9 @@ export class GpuService extends EventEmitter<GpuServiceEvents> {
           this.opts.log.error({ event: 'rollback-failed', device: address, err: String(undoErr) }, 'could not give back a GPU'),
         );
       }
+      await this.opts.cpus?.release(domain).catch((undoErr: unknown) =>
+        this.opts.log.error({ event: 'rollback-failed', domain, err: toServiceError(undoErr).message }, 'could not give back the VM\'s CPUs'),
+      );
       for (const address of wanted) await this.releaseClaim(address, domain);
       throw toServiceError(e);
     }
@@ -207,8 +211,6 @@ export class GpuService extends EventEmitter<GpuServiceEvents> {
     if (xml.trim() !== '') this.readRequest(domain, xml);
     const held = this.owners.heldBy(domain);
     const errors: ServiceError[] = [];
-    // The reverse of prepare: the VM's CPUs first, then its GPUs.
-    await this.opts.cpus?.release(domain).catch((e: unknown) => errors.push(toServiceError(e)));
     for (const address of held) {
       const own = this.owners.get(address);
       try {
@@ -219,6 +221,8 @@ export class GpuService extends EventEmitter<GpuServiceEvents> {
         errors.push(toServiceError(e));
       }
     }
+    // The reverse of prepare: the GPUs first, then the VM's CPUs.
+    await this.opts.cpus?.release(domain).catch((e: unknown) => errors.push(toServiceError(e)));
     if (errors.length > 0) throw errors[0];
   }
 
