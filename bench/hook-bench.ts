@@ -8,11 +8,11 @@
 //     the real daemon on a private bus over the simulated host (release between rounds, not timed).
 // Usage: node dist/bench/hook-bench.js [--runs N]
 
-import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { HOOKS_DIR, startLibvirt, type Libvirt } from '../test/support/libvirt-harness';
 import { safeDomainXml } from '../test/support/safe-domain';
+import { runCommand } from '../test/support/processes';
 import { GpuHost, HOOK_PATH, gpuMetadata } from '../test/e2e/libvirt/gpu-host';
 
 const GOAL_START_RATIO = 1.1;
@@ -37,12 +37,15 @@ function runsArg(argv: string[]): number {
   return n;
 }
 
-/** Runs a hook file as libvirt does (argv, XML on stdin, bare environment); returns ms to its exit. */
-function hookCall(file: string, args: string[], xml: string, env: NodeJS.ProcessEnv = {}): number {
+/**
+ * Runs a hook file as libvirt does (argv, XML on stdin, bare environment); returns ms to its exit.
+ * Asynchronously: the systemd stand-in's job bridge runs in this process and must keep answering.
+ */
+async function hookCall(file: string, args: string[], xml: string, env: NodeJS.ProcessEnv = {}): Promise<number> {
   const started = performance.now();
-  const result = spawnSync(file, args, { input: xml, env: { LC_ALL: 'C', PATH: '/usr/sbin:/usr/bin:/sbin:/bin', HOME: '/root', ...env } });
+  const result = await runCommand(file, args, { input: xml, env: { LC_ALL: 'C', PATH: '/usr/sbin:/usr/bin:/sbin:/bin', HOME: '/root', ...env } });
   const ms = performance.now() - started;
-  if (result.status !== 0) throw new Error(`${file} ${args.join(' ')} exited ${result.status}: ${String(result.stderr).trim()}`);
+  if (result.code !== 0) throw new Error(`${file} ${args.join(' ')} exited ${result.code}: ${result.stderr.trim()}`);
   return ms;
 }
 
@@ -70,14 +73,14 @@ async function startTimes(lv: Libvirt, name: string, runs: number): Promise<{ ou
   return times;
 }
 
-function callTimes(liveXml: string, name: string, runs: number, dir: string): { ours: number[]; empty: number[] } {
+async function callTimes(liveXml: string, name: string, runs: number, dir: string): Promise<{ ours: number[]; empty: number[] }> {
   const empty = path.join(dir, 'empty-hook');
   fs.writeFileSync(empty, EMPTY_HOOK, { mode: 0o755 });
   const times = { ours: [] as number[], empty: [] as number[] };
   const args = [name, 'prepare', 'begin', '-'];
   for (let i = 0; i < runs * 5; i++) {
-    times.ours.push(hookCall(HOOK_PATH, args, liveXml));
-    times.empty.push(hookCall(empty, args, liveXml));
+    times.ours.push(await hookCall(HOOK_PATH, args, liveXml));
+    times.empty.push(await hookCall(empty, args, liveXml));
   }
   return times;
 }
@@ -92,8 +95,8 @@ async function prepareTimes(runs: number): Promise<{ prepare: number[]; release:
     const env = { GPU_HOOKD_HOOK_CONF: conf };
     const times = { prepare: [] as number[], release: [] as number[] };
     for (let i = 0; i < runs; i++) {
-      times.prepare.push(hookCall(HOOK_PATH, [name, 'prepare', 'begin', '-'], xml, env));
-      times.release.push(hookCall(HOOK_PATH, [name, 'release', 'end', '-'], xml, env));
+      times.prepare.push(await hookCall(HOOK_PATH, [name, 'prepare', 'begin', '-'], xml, env));
+      times.release.push(await hookCall(HOOK_PATH, [name, 'release', 'end', '-'], xml, env));
     }
     return times;
   } finally {
@@ -103,7 +106,8 @@ async function prepareTimes(runs: number): Promise<{ prepare: number[]; release:
 
 async function main(argv: string[]): Promise<void> {
   const runs = runsArg(argv);
-  const lv = await startLibvirt({ hooks: [{ name: HOOK_NAME, srcPath: HOOK_PATH }] });
+  // A test run may hold the libvirt harness (one per machine): wait for it rather than give up.
+  const lv = await startLibvirt({ hooks: [{ name: HOOK_NAME, srcPath: HOOK_PATH }], waitForOtherRunMs: 600_000 });
   let starts: { ours: number[]; empty: number[] };
   let calls: { ours: number[]; empty: number[] };
   try {
@@ -112,7 +116,7 @@ async function main(argv: string[]): Promise<void> {
     await virshOk(lv, ['start', name]);
     const liveXml = (await lv.virsh(['dumpxml', name])).stdout;
     await virshOk(lv, ['destroy', name]);
-    calls = callTimes(liveXml, name, runs, lv.workDir);
+    calls = await callTimes(liveXml, name, runs, lv.workDir);
   } finally {
     await lv.stop();
   }

@@ -1,5 +1,6 @@
 // The gpu-hookd side of the libvirt e2e tests: the real daemon on the simulated seed host (an RTX
-// 2060 whose IOMMU group holds four functions) on a private bus with our shipped policy
+// 2060 whose IOMMU group holds four functions, and the host's desktop on it, whose display manager
+// the daemon stops and starts around the move) on a private bus with our shipped policy
 // (DaemonUnderTest), plus what the hook needs. libvirt passes the hook no environment, so the hook
 // that libvirtd runs can only learn the private bus from /etc/gpu-hookd/hook.conf, written here and
 // removed after.
@@ -11,7 +12,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { GPU_IFACE, gpuObjectPath } from '../../../src/dbus/contract';
 import type { HostSnapshot } from '../../../src/sim/snapshot';
-import { DaemonUnderTest } from '../daemon/daemon-under-test';
+import { DaemonUnderTest, type DaemonUnderTestOptions } from '../daemon/daemon-under-test';
 import { isRunning, readFileOrUndefined, runCommand, waitFor, type CommandResult } from '../../support/processes';
 import type { HookFile } from '../../support/libvirt-harness';
 
@@ -43,8 +44,8 @@ export interface GpuProperties {
 export class GpuHost {
   private constructor(readonly daemon: DaemonUnderTest) {}
 
-  static async start(): Promise<GpuHost> {
-    return new GpuHost(await DaemonUnderTest.start());
+  static async start(options: DaemonUnderTestOptions = {}): Promise<GpuHost> {
+    return new GpuHost(await DaemonUnderTest.start(options));
   }
 
   get root(): string {
@@ -88,6 +89,13 @@ export class GpuHost {
   /** The driver of each function of the RTX's group, as the (simulated) kernel says now. */
   drivers(): string[] {
     return RTX_GROUP.map((f) => this.daemon.sim.io.readLinkName(`sys/bus/pci/devices/${f}/driver`) ?? '');
+  }
+
+  /** The display manager's state as the systemd stand-in reports it: "active" while the desktop runs. */
+  async displayManager(): Promise<string> {
+    const desktop = this.daemon.desktop;
+    if (!desktop) throw new Error('this simulated host has no desktop');
+    return (await desktop.systemd.unit('display-manager.service')).activeState;
   }
 
   /** Everything the simulated kernel shows: for "nothing changed" after a refused or failed start. */

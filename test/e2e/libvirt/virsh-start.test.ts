@@ -24,11 +24,14 @@ describe('virsh start with the gpu-hookd hook in a real libvirtd', function () {
   let probeLog: string;
   let started: string[] = [];
 
-  before(async () => {
+  before(async function () {
+    // Another run (of these tests or others) may hold the machine's one libvirt harness: wait for it.
+    this.timeout(360_000);
     host = await GpuHost.start();
-    removeHookConf = installHookConf(host.hookConf());
     probeLog = path.join(host.workDir, 'probe.log');
-    lv = await startLibvirt({ hooks: [...gpuHookdHookFiles(), driverProbeHook(host.root, probeLog)] });
+    lv = await startLibvirt({ hooks: [...gpuHookdHookFiles(), driverProbeHook(host.root, probeLog)], waitForOtherRunMs: 300_000 });
+    // hook.conf is machine-wide too: written only while this run holds the harness.
+    removeHookConf = installHookConf(host.hookConf());
   });
 
   after(async () => {
@@ -76,6 +79,7 @@ describe('virsh start with the gpu-hookd hook in a real libvirtd', function () {
     assert.equal(await domState(name), 'running');
     assert.deepEqual(host.drivers(), ALL_VFIO);
     assert.deepEqual(await host.gpu(), { mode: 'vfio', owner: name, lastError: '', drivers: ALL_VFIO });
+    assert.equal(await host.displayManager(), 'inactive', 'the desktop was on this GPU: its display manager is stopped');
     assert.deepEqual(probeRecords(probeLog, name).slice(0, 3), [`prepare begin ${VFIO_LINE}`, `start begin ${VFIO_LINE}`, `started begin ${VFIO_LINE}`]);
 
     assert.equal((await lv.virsh(['destroy', name])).code, 0);
@@ -83,6 +87,7 @@ describe('virsh start with the gpu-hookd hook in a real libvirtd', function () {
     assert.deepEqual(await host.gpu(), { mode: 'host', owner: '', lastError: '', drivers: RTX_HOST_DRIVERS });
     assert.deepEqual(probeRecords(probeLog, name).slice(3), [`stopped end ${VFIO_LINE}`, `release end ${HOST_DRIVERS_LINE}`]);
     assert.deepEqual(host.pciState(), before);
+    assert.equal(await host.displayManager(), 'active', 'the desktop is back');
   });
 
   it('the documented `virsh metadata` command declares the GPU of a defined domain', async () => {
@@ -126,6 +131,7 @@ describe('virsh start with the gpu-hookd hook in a real libvirtd', function () {
     const gpu = await host.gpu();
     assert.equal(gpu.mode, 'host');
     assert.equal(gpu.owner, '');
+    assert.equal(await host.displayManager(), 'active');
   });
 
   it('two domains wanting the one GPU, started at once: exactly one runs, the other fails naming the holder', async () => {
