@@ -2,13 +2,17 @@
 // <state>/cpu/<vm>.prepare.json (isolation, governors, IRQs; kept while the VM runs, undone at
 // release) and <state>/cpu/<vm>.started.json (thread pins; removed once they hold, since QEMU's
 // threads take them to their grave). JSON lines as the GPU journal writes them (line-journal-file.ts):
-// the header (the plan with every previous value), one `{"inFlight":N}` before each step, and
-// `{"applied":true}` when the plan is through. A file without "applied" after a crash is a stage
-// that did not finish: recovery undoes steps 0..inFlight.
+// the header (the plan with every previous value) and one mark `{"inFlight":N}` covering the whole
+// plan, durable before the first step, then `{"applied":true}` when the plan is through. One mark
+// is enough because every CPU step's undo reads the current value first and writes only what
+// differs, so undoing a step that never ran changes nothing; a mark per step would cost a disk flush
+// per step (33 for a 14-vCPU VM on the seed) for no stronger guarantee. A file without "applied"
+// after a crash is a stage that did not finish: recovery undoes the steps its mark covers.
 
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { LineJournalFile, readJournalLines } from '../engine/line-journal-file';
+import { isMissing } from '../host/host-io';
 import type { StepSpec } from '../engine/step-spec';
 import type { VmCpuLayout } from './vm-cpu-layout';
 
@@ -45,7 +49,10 @@ export function cpuJournalFile(stateDir: string, vm: string, stage: CpuStage): s
 export class CpuJournal {
   private readonly lines: LineJournalFile;
 
-  constructor(stateDir: string, header: CpuJournalHeader) {
+  constructor(
+    stateDir: string,
+    private readonly header: CpuJournalHeader,
+  ) {
     this.lines = new LineJournalFile(cpuJournalFile(stateDir, header.vm, header.stage), header);
   }
 
@@ -53,9 +60,9 @@ export class CpuJournal {
     return this.lines.file;
   }
 
-  /** Resolves once the file says that step `index` may have started. */
-  markInFlight(index: number): Promise<void> {
-    return this.lines.append({ inFlight: index });
+  /** Resolves once the file says that every step of the plan may have started. */
+  coverPlan(): Promise<void> {
+    return this.lines.append({ inFlight: this.header.plan.length - 1 });
   }
 
   /** The whole plan went through (an empty plan still leaves the record of the layout). */
@@ -78,7 +85,7 @@ export function readCpuJournals(stateDir: string): CpuJournalFile[] {
   try {
     names = fs.readdirSync(dir).filter((n) => /\.(prepare|started)\.json$/.test(n)).sort();
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    if (isMissing(e)) return [];
     throw e;
   }
   return names.map((name) => {
@@ -96,7 +103,7 @@ export function readCpuJournal(stateDir: string, vm: string, stage: CpuStage): C
   try {
     text = fs.readFileSync(cpuJournalFile(stateDir, vm, stage), 'utf8');
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    if (isMissing(e)) return undefined;
     throw e;
   }
   return parseCpuJournal(text);

@@ -178,17 +178,15 @@ export class VmCpuManager {
       startedAt: new Date().toISOString(),
     });
     for (const note of notes) this.log.warn({ vm }, `VM ${vm}: ${note}`);
+    const what = stage === 'prepare' ? 'CPU isolation' : 'CPU pinning';
+    if (plan.length > 0) {
+      await journal.coverPlan().catch((e: unknown) => {
+        throw new CpuError('Failed', `${what} of VM ${vm} changed nothing: the CPU record ${journal.file} could not be written (${messageOf(e)}); make the state directory writable`, { cause: e });
+      });
+    }
     let steps: StepRecord[];
     try {
-      steps = await runPlan(plan, {
-        ctx: this.ctx,
-        registry: this.registry,
-        beforeStep: (index) =>
-          journal.markInFlight(index).catch((e: unknown) => {
-            throw new Error(`the CPU record ${journal.file} could not be written: ${messageOf(e)}`);
-          }),
-        emit: (p) => this.logStep(vm, p),
-      });
+      steps = await runPlan(plan, { ctx: this.ctx, registry: this.registry, emit: (p) => this.logStep(vm, p) });
     } catch (e) {
       if (!(e instanceof PlanFailure)) throw e;
       if (e.rollbackFailures.length === 0) await journal.remove();
@@ -203,7 +201,7 @@ export class VmCpuManager {
       await journal.remove();
     }
     const totalMs = performance.now() - started;
-    this.log.info({ vm, stage, steps: steps.length, ms: totalMs }, `CPU ${stage === 'prepare' ? 'isolation' : 'pinning'} of VM ${vm} done`);
+    this.log.info({ vm, stage, steps: steps.length, ms: totalMs }, `${what} of VM ${vm} done`);
     return { vm, stage, layout, steps, notes, totalMs };
   }
 

@@ -67,8 +67,9 @@ describe('pin "auto" with a real libvirtd and a real QEMU', function () {
     systemd = await startSystemdStandin(dut.bus);
     fs.mkdirSync(path.join(dut.root, 'run/libvirt'), { recursive: true });
     fs.symlinkSync(LIBVIRT_RUN_DIR, path.join(dut.root, 'run/libvirt/qemu'));
-    removeHookConf = installHookConf(`GPU_HOOKD_BUS=${dut.bus.address}\nGPU_HOOKD_SYSFS=${path.join(dut.root, 'sys')}\n`);
+    // The harness first: it waits for another run to finish, and hook.conf is read at each hook call.
     lv = await startLibvirt({ hooks: [adoptQemuHook(dut.root), ...gpuHookdHookFiles()] });
+    removeHookConf = installHookConf(`GPU_HOOKD_BUS=${dut.bus.address}\nGPU_HOOKD_SYSFS=${path.join(dut.root, 'sys')}\n`);
   });
 
   after(async () => {

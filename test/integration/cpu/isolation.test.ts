@@ -39,6 +39,14 @@ describe('CPU governors and IRQ affinity on the simulated host', () => {
     assert.deepEqual(cpuRecords(h.stateDir), []);
   });
 
+  it('a CPU record that cannot be written stops prepare before any change', async () => {
+    fs.writeFileSync(`${h.stateDir}/cpu`, 'not a directory');
+    await assert.rejects(h.manager({ win10: GOVERNOR_IRQ }).prepare(win10), (e: unknown) =>
+      e instanceof CpuError && /^CPU isolation of VM win10 changed nothing: the CPU record \S+ could not be written \(.*\); make the state directory writable$/.test(e.message),
+    );
+    assert.deepEqual(cpuKnobs(h.host), before);
+  });
+
   it('a VM that asks for nothing costs nothing: no read, no record', async () => {
     fs.rmSync(`${h.host.root}/sys/devices/system/cpu/online`);
     assert.equal(await h.manager({}).prepare(win10), null);
