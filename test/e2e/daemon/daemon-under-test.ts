@@ -116,8 +116,7 @@ export class DaemonUnderTest {
   async startDaemon(env: Record<string, string> = {}, waitForName = true): Promise<void> {
     if (this.pid !== undefined) throw new Error(`gpu-hookd (pid ${this.pid}) is already running`);
     const log = fs.openSync(this.logFile, 'a');
-    const args = [DAEMON_ENTRY, '--root', this.root, '--bus', this.bus.address, '--state-dir', this.stateDir, '--config', this.configFile];
-    const child = spawnTracked(process.execPath, args, { stdio: ['ignore', log, log], env: { PATH: process.env.PATH, ...env } });
+    const child = spawnTracked(process.execPath, this.daemonArgs(), { stdio: ['ignore', log, log], env: { PATH: process.env.PATH, ...env } });
     fs.closeSync(log);
     this.child = child;
     this.exit = new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
@@ -128,6 +127,11 @@ export class DaemonUnderTest {
       }
       return this.nameHasOwner();
     }, { timeoutMs: 20_000 });
+  }
+
+  /** node's arguments that start the daemon on this host, bus, state directory and config. */
+  daemonArgs(): string[] {
+    return [DAEMON_ENTRY, '--root', this.root, '--bus', this.bus.address, '--state-dir', this.stateDir, '--config', this.configFile];
   }
 
   /** Resolves when the daemon process exits, with its status. */
