@@ -189,6 +189,7 @@ describe('virsh start with the gpu-hookd hook in a real libvirtd', function () {
     assert.equal((await lv.virsh(['destroy', name])).code, 0);
     assert.deepEqual(await host.gpu(), { mode: 'host', owner: '', lastError: '', drivers: RTX_HOST_DRIVERS });
     assert.deepEqual(host.pciState(), before);
+    assert.equal(await host.displayManager(), 'active');
   });
 
   it('the VM destroyed while the daemon was down: the daemon gives the GPU back when it starts', async () => {
@@ -201,6 +202,7 @@ describe('virsh start with the gpu-hookd hook in a real libvirtd', function () {
     await host.startDaemon();
     assert.deepEqual(await host.gpu(), { mode: 'host', owner: '', lastError: '', drivers: RTX_HOST_DRIVERS });
     assert.deepEqual(host.pciState(), before);
+    assert.equal(await host.displayManager(), 'active');
     assert.match(host.daemonLog(), /VM no longer runs: giving its GPU back/);
   });
 
