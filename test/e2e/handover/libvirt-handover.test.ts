@@ -29,8 +29,9 @@ describe('single-GPU handover through virsh and a real libvirtd', function () {
       config: { vms: { [SINGLE_GPU_VM]: { endSessions: true, unloadModules: true } } },
       desktop: { ...SEED_DESKTOP, sessions: [{ id: '2', uid: 1000, user: 'alice', type: 'wayland' }, { id: '3', uid: 1000, user: 'alice', type: 'tty' }] },
     });
+    // The harness is one per machine: hold it first, then write the machine-wide hook.conf.
+    lv = await startLibvirt({ hooks: gpuHookdHookFiles(), waitForOtherRunMs: 300_000 });
     removeHookConf = installHookConf(host.hookConf());
-    lv = await startLibvirt({ hooks: gpuHookdHookFiles() });
   });
 
   after(async () => {
