@@ -5,6 +5,8 @@
 // machine load hits both alike:
 //  1. prepare (read the units, governors and IRQs, plan, journal, set, verify) against the bare
 //     calls: 3 SetUnitProperties, 14 governor writes, 16 IRQ writes, nothing read, nothing checked;
+//     ours twice: with the state directory on disk (as /var/lib/gpu-hookd is) and in memory
+//     (/dev/shm), which shows how much of it is the CPU record's disk flushes;
 //  2. started (find QEMU, read its threads, plan, journal, pin, verify) against 18 bare affinity calls;
 //  3. release (undo all of prepare, read back first) against the bare restoring calls;
 //  4. what one thread's pin costs on a real kernel: `taskset -p -c` on a thread of a child process of
@@ -63,6 +65,7 @@ async function main(): Promise<void> {
   const shm = fs.existsSync('/dev/shm') ? '/dev/shm' : os.tmpdir();
   const work = fs.mkdtempSync(path.join(shm, 'gpu-hookd-cpu-bench-'));
   const stateDir = fs.mkdtempSync(path.join(os.tmpdir(), 'gpu-hookd-cpu-bench-state-'));
+  const memoryStateDir = fs.mkdtempSync(path.join(shm, 'gpu-hookd-cpu-bench-state-'));
   const scenario = parseScenario({ ...seed, processes: [...(seed.processes ?? []), qemuProcess(VM, VCPUS)] }, 'seed-with-vm');
   const host = await createSimHost(scenario, { dir: path.join(work, 'host'), zeroDelays: true });
   const bus = await startPrivateSystemBus();
@@ -74,7 +77,10 @@ async function main(): Promise<void> {
     const io = host.io;
     fs.mkdirSync(path.join(host.root, 'run/libvirt/qemu'), { recursive: true });
     fs.writeFileSync(path.join(host.root, `run/libvirt/qemu/${VM}.pid`), `${QEMU_PID}\n`);
-    const manager = new VmCpuManager({ io, processes: processAccessFor(io), systemd: systemdAllowedCpus(systemd), stateDir, settingsFor: () => SETTINGS });
+    const managerIn = (dir: string): VmCpuManager =>
+      new VmCpuManager({ io, processes: processAccessFor(io), systemd: systemdAllowedCpus(systemd), stateDir: dir, settingsFor: () => SETTINGS });
+    const manager = managerIn(stateDir);
+    const inMemory = managerIn(memoryStateDir);
     const request = readDomainRequest(buildTestDomainXml({ name: VM, vcpus: VCPUS }));
     const all = Array.from({ length: 16 }, (_, cpu) => cpu);
     const irqs = io.list('proc/irq').filter((d) => /^\d+$/.test(d)).map(Number);
@@ -109,11 +115,19 @@ async function main(): Promise<void> {
       for (const tid of tids) setSimThreadAffinity(host.root, QEMU_PID, tid, all);
     };
 
-    const t = { prepare: [] as number[], started: [] as number[], release: [] as number[], barePrepare: [] as number[], bareStarted: [] as number[], bareRelease: [] as number[], taskset: [] as number[] };
+    const t = {
+      prepare: [] as number[], started: [] as number[], release: [] as number[],
+      memPrepare: [] as number[], memStarted: [] as number[], memRelease: [] as number[],
+      barePrepare: [] as number[], bareStarted: [] as number[], bareRelease: [] as number[], taskset: [] as number[],
+    };
     for (let i = 0; i < runs; i++) {
       t.prepare.push(await timed(() => manager.prepare(request)));
       t.started.push(await timed(() => manager.started(VM)));
       t.release.push(await timed(() => manager.release(VM)));
+      unpin();
+      t.memPrepare.push(await timed(() => inMemory.prepare(request)));
+      t.memStarted.push(await timed(() => inMemory.started(VM)));
+      t.memRelease.push(await timed(() => inMemory.release(VM)));
       unpin();
       t.barePrepare.push(await timed(bareSet));
       t.bareStarted.push(await timed(barePin));
@@ -126,9 +140,14 @@ async function main(): Promise<void> {
 
     console.log(`CPU isolation and pinning, seed host (8c/16t, ${irqs.length} IRQs), ${VCPUS}-vCPU VM, ${runs} runs, medians:`);
     console.log(`  steps: prepare ${UNITS.length} units + ${vmCpus.length} governors + ${irqs.length} IRQs; started ${tids.length} threads`);
-    console.log(`  ${line('prepare', t.prepare, t.barePrepare)}`);
-    console.log(`  ${line('started', t.started, t.bareStarted)}`);
-    console.log(`  ${line('release', t.release, t.bareRelease)}`);
+    console.log('  state directory on disk:');
+    console.log(`    ${line('prepare', t.prepare, t.barePrepare)}`);
+    console.log(`    ${line('started', t.started, t.bareStarted)}`);
+    console.log(`    ${line('release', t.release, t.bareRelease)}`);
+    console.log('  state directory in memory:');
+    console.log(`    ${line('prepare', t.memPrepare, t.barePrepare)}`);
+    console.log(`    ${line('started', t.memStarted, t.bareStarted)}`);
+    console.log(`    ${line('release', t.memRelease, t.bareRelease)}`);
     console.log(`  taskset -p -c on a real thread: ${median(t.taskset).toFixed(2)} ms (x ${tids.length} threads = ${(median(t.taskset) * tids.length).toFixed(0)} ms for this VM's QEMU on a real host)`);
   } finally {
     signalPid(child.pid as number, 'SIGKILL');
@@ -139,6 +158,7 @@ async function main(): Promise<void> {
     await host.dispose();
     fs.rmSync(work, { recursive: true, force: true });
     fs.rmSync(stateDir, { recursive: true, force: true });
+    fs.rmSync(memoryStateDir, { recursive: true, force: true });
   }
 }
 
