@@ -31,6 +31,7 @@ export function initialState(zeroDelays: boolean): SimState {
     pending: [],
     framebuffers: [],
     vtconsoles: [],
+    fbconFramebuffer: null,
     firmwareFb: null,
     drmMinors: {},
     offlineCpus: [],
@@ -71,6 +72,9 @@ export function buildTree(root: string, scenario: Scenario, zeroDelays: boolean)
     state.vtconsoles.push(v);
     writeVtconsole(k, v);
   });
+  // At boot fbcon took the first framebuffer that registered and kept it.
+  const fbs = state.framebuffers.map((f) => f.index);
+  state.fbconFramebuffer = fbconBound && fbs.length > 0 ? Math.min(...fbs) : null;
   writeState(paths, state, false);
 }
 

@@ -1,10 +1,10 @@
 // Framebuffers, fbcon's vtconsole and the firmware framebuffer, as the 6.1 kernel behaves
-// (shared/lab/KERNEL-FACTS.md): fbcon's vtconsole vanishes with the last framebuffer and comes back
-// under the lowest free vtcon number when a framebuffer registers again, bound; the firmware
-// framebuffer's platform device is removed for good when a driver claims the boot VGA's aperture.
+// (shared/lab/KERNEL-FACTS.md, docs/lab.md): what the vtconsoles do is decided by
+// vtconsole-rules.ts over plain data and written into the tree here; the firmware framebuffer's
+// platform device is removed for good when a driver claims the boot VGA's aperture.
 
 import { KernelContext, KernelError } from './kernel-context';
-import { FBCON_NAME, FIRMWARE_FB_NAMES } from './scenario';
+import { FIRMWARE_FB_NAMES } from './scenario';
 import { Vtconsole } from './sim-state';
 import {
   fbClassLink,
@@ -15,12 +15,7 @@ import {
   vtconClassLink,
   vtconDir,
 } from './sysfs-layout';
-
-function lowestFree(used: number[]): number {
-  let i = 0;
-  while (used.includes(i)) i++;
-  return i;
-}
+import { bindWritten, ConsoleState, framebufferRegistered, framebuffersUnregistered, lowestFree } from './vtconsole-rules';
 
 function writeProcFb(k: KernelContext): void {
   const lines = [...k.state.framebuffers].sort((a, b) => a.index - b.index).map((f) => `${f.index} ${f.name}\n`);
@@ -37,7 +32,7 @@ export function addFramebuffer(k: KernelContext, name: string, owner: string, ow
   k.tree.link(`${dir}/subsystem`, 'sys/class/graphics');
   k.tree.link(fbClassLink(index), dir);
   writeProcFb(k);
-  if (k.scenario.fbcon && !k.booting && !fbconConsole(k)) registerFbcon(k);
+  if (k.scenario.fbcon && !k.booting) applyConsoles(k, framebufferRegistered(k.state, index));
 }
 
 export function removeFramebuffersOf(k: KernelContext, owner: string, ownerDir: string): void {
@@ -49,16 +44,8 @@ export function removeFramebuffersOf(k: KernelContext, owner: string, ownerDir: 
     k.tree.remove(`${ownerDir}/graphics/fb${f.index}`);
   }
   writeProcFb(k);
-  if (k.state.framebuffers.length === 0 && fbconConsole(k)) unregisterFbcon(k);
-}
-
-export function fbconConsole(k: KernelContext): Vtconsole | undefined {
-  return k.state.vtconsoles.find((v) => v.name === FBCON_NAME);
-}
-
-/** The console that takes over when fbcon lets go: the first other one by number. */
-function fallbackConsole(k: KernelContext): Vtconsole | undefined {
-  return [...k.state.vtconsoles].sort((a, b) => a.index - b.index).find((v) => v.name !== FBCON_NAME);
+  const remaining = k.state.framebuffers.map((f) => f.index);
+  applyConsoles(k, framebuffersUnregistered(k.state, gone.map((f) => f.index), remaining));
 }
 
 export function writeVtconsole(k: KernelContext, v: Vtconsole): void {
@@ -67,46 +54,27 @@ export function writeVtconsole(k: KernelContext, v: Vtconsole): void {
   k.tree.link(vtconClassLink(v.index), vtconDir(v.index));
 }
 
-function setBound(k: KernelContext, v: Vtconsole, bound: boolean): void {
-  v.bound = bound;
-  k.tree.file(`${vtconDir(v.index)}/bind`, bound ? '1\n' : '0\n');
-}
-
-/** fbcon takes the consoles over: it registers at the lowest free vtcon number, bound. */
-function registerFbcon(k: KernelContext): void {
-  const v: Vtconsole = { index: lowestFree(k.state.vtconsoles.map((c) => c.index)), name: FBCON_NAME, bound: true };
-  for (const other of k.state.vtconsoles) if (other.bound) setBound(k, other, false);
-  k.state.vtconsoles.push(v);
-  writeVtconsole(k, v);
-}
-
-function unregisterFbcon(k: KernelContext): void {
-  const v = fbconConsole(k);
-  if (!v) return;
-  k.state.vtconsoles = k.state.vtconsoles.filter((c) => c !== v);
-  k.tree.remove(vtconClassLink(v.index));
-  k.tree.remove(vtconDir(v.index));
-  const fallback = fallbackConsole(k);
-  if (fallback && !fallback.bound) setBound(k, fallback, true);
-}
-
-/** Writing sys/class/vtconsole/vtconN/bind: non-zero binds (taking over), zero hands over. */
-export function writeVtconBind(k: KernelContext, index: number, value: string): void {
-  const v = k.state.vtconsoles.find((c) => c.index === index);
-  if (!v) throw new KernelError('ENOENT', `vtcon${index} does not exist`);
-  // The kernel reads the value with simple_strtoul: anything not a number counts as 0.
-  const wanted = (parseInt(value.trim(), 0) || 0) !== 0;
-  if (wanted === v.bound) return;
-  if (wanted) {
-    for (const other of k.state.vtconsoles) if (other !== v && other.bound) setBound(k, other, false);
-    setBound(k, v, true);
-    return;
+/** Makes the tree show `next`: vtconsoles that vanished, appeared or changed binding. */
+function applyConsoles(k: KernelContext, next: ConsoleState): void {
+  const before = new Map(k.state.vtconsoles.map((v) => [v.index, v]));
+  for (const v of k.state.vtconsoles) {
+    if (!next.vtconsoles.some((n) => n.index === v.index)) {
+      k.tree.remove(vtconClassLink(v.index));
+      k.tree.remove(vtconDir(v.index));
+    }
   }
-  // Unbinding needs another console to take the VTs over; without one it is a silent no-op.
-  const other = v.name === FBCON_NAME ? fallbackConsole(k) : fbconConsole(k);
-  if (!other) return;
-  setBound(k, v, false);
-  setBound(k, other, true);
+  for (const v of next.vtconsoles) {
+    const old = before.get(v.index);
+    if (!old || old.name !== v.name) writeVtconsole(k, v);
+    else if (old.bound !== v.bound) k.tree.file(`${vtconDir(v.index)}/bind`, v.bound ? '1\n' : '0\n');
+  }
+  k.state.vtconsoles = next.vtconsoles;
+  k.state.fbconFramebuffer = next.fbconFramebuffer;
+}
+
+/** Writing sys/class/vtconsole/vtconN/bind. */
+export function writeVtconBind(k: KernelContext, index: number, value: string): void {
+  applyConsoles(k, bindWritten(k.state, index, value, k.state.framebuffers.map((f) => f.index)));
 }
 
 // ---- the firmware framebuffer (efifb / simplefb / vesafb) ----

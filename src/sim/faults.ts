@@ -62,9 +62,14 @@ export function clearFaults(root: string): void {
   withLock(paths, () => fs.rmSync(paths.faults, { force: true }));
 }
 
-/** How many times each rule matched and fired, by id: lets a test check its fault was reached. */
+/**
+ * How many times each rule matched and fired, by id: lets a test check its fault was reached. Read
+ * under the host's lock: a writer in another process rewrites the file in place inside it.
+ */
 export function faultCounts(root: string): { id: number; matched: number; fired: number }[] {
-  return readFaults(new SimPaths(root)).rules.map(({ id, matched, fired }) => ({ id, matched, fired }));
+  const paths = new SimPaths(root);
+  requireSimRoot(paths);
+  return withLock(paths, () => readFaults(paths)).rules.map(({ id, matched, fired }) => ({ id, matched, fired }));
 }
 
 /**

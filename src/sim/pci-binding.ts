@@ -58,7 +58,7 @@ export function bind(k: KernelContext, dev: PciDeviceSpec, driver: string): void
   k.tree.link(`${pciDriverDir(driver)}/${dev.address}`, dir);
   const drm = drmOf(k, dev, driver);
   if (driver === VFIO_PCI && dev.iommuGroup !== null) k.tree.file(vfioGroupNode(dev.iommuGroup), '');
-  if (drm) createDrmNodes(k, dev);
+  if (drm) createDrmNodes(k, dev, drm);
   if (drm?.fbdev) addFramebuffer(k, drm.fbName, dev.address, dir);
   if ((driver === VFIO_PCI || drm) && dev.bootVga && !k.booting) removeFirmwareFb(k);
 }
@@ -77,7 +77,7 @@ export function unbind(k: KernelContext, dev: PciDeviceSpec): void {
   k.tree.remove(`${pciDriverDir(driver)}/${dev.address}`);
   const drm = drmOf(k, dev, driver);
   if (drm) {
-    removeDrmNodes(k, dev);
+    removeDrmNodes(k, dev, drm);
     removeFramebuffersOf(k, dev.address, dir);
   }
   if (driver === VFIO_PCI && dev.iommuGroup !== null) {
@@ -123,28 +123,38 @@ export function settleProbes(k: KernelContext): void {
   }
 }
 
-function createDrmNodes(k: KernelContext, dev: PciDeviceSpec): void {
+/** The dev/dri names a DRM device with this minor gets: cardN, and renderD(128+N) when the driver has render nodes. */
+export function drmNodeNames(minor: number, drm: DrmSpec): { card: string; render: string | null } {
+  return { card: `card${minor}`, render: drm.renderNode ? `renderD${128 + minor}` : null };
+}
+
+function createDrmNodes(k: KernelContext, dev: PciDeviceSpec, drm: DrmSpec): void {
   const used = Object.values(k.state.drmMinors);
   let minor = 0;
   while (used.includes(minor)) minor++;
   k.state.drmMinors[dev.address] = minor;
   const dir = k.deviceDir(dev.address);
-  for (const node of [`card${minor}`, `renderD${128 + minor}`]) {
+  const { card, render } = drmNodeNames(minor, drm);
+  const nodes: [string, number][] = [[card, minor]];
+  if (render) nodes.push([render, 128 + minor]);
+  for (const [node, number] of nodes) {
     k.tree.file(`dev/dri/${node}`, '');
     k.tree.link(`${dir}/drm/${node}/device`, dir);
-    k.tree.file(`${dir}/drm/${node}/dev`, `226:${node.startsWith('card') ? minor : 128 + minor}\n`);
+    k.tree.file(`${dir}/drm/${node}/dev`, `226:${number}\n`);
     k.tree.link(`sys/class/drm/${node}`, `${dir}/drm/${node}`);
   }
-  k.tree.link(`dev/dri/by-path/pci-${dev.address}-card`, `dev/dri/card${minor}`);
-  k.tree.link(`dev/dri/by-path/pci-${dev.address}-render`, `dev/dri/renderD${128 + minor}`);
+  // udev's links; the holder scan reads them as a real host's would.
+  k.tree.link(`dev/dri/by-path/pci-${dev.address}-card`, `dev/dri/${card}`);
+  if (render) k.tree.link(`dev/dri/by-path/pci-${dev.address}-render`, `dev/dri/${render}`);
 }
 
-function removeDrmNodes(k: KernelContext, dev: PciDeviceSpec): void {
+function removeDrmNodes(k: KernelContext, dev: PciDeviceSpec, drm: DrmSpec): void {
   const minor = k.state.drmMinors[dev.address];
   if (minor === undefined) return;
   delete k.state.drmMinors[dev.address];
   const dir = k.deviceDir(dev.address);
-  for (const node of [`card${minor}`, `renderD${128 + minor}`]) {
+  const { card, render } = drmNodeNames(minor, drm);
+  for (const node of render ? [card, render] : [card]) {
     k.tree.remove(`dev/dri/${node}`);
     k.tree.remove(`sys/class/drm/${node}`);
   }

@@ -247,8 +247,8 @@ function readDriver(d: Fields): DriverSpec {
   let drm: DriverSpec['drm'] = null;
   if (d.has('drm')) {
     const r = d.child('drm');
-    r.onlyKeys(['fbdev', 'fbName']);
-    drm = { fbdev: r.bool('fbdev', true), fbName: r.string('fbName', `${name}drmfb`) };
+    r.onlyKeys(['fbdev', 'fbName', 'renderNode']);
+    drm = { fbdev: r.bool('fbdev', true), fbName: r.string('fbName', `${name}drmfb`), renderNode: r.bool('renderNode', true) };
   }
   return { name, ids, probeDelayMs: d.int('probeDelayMs', 0, 60_000, 0), drm };
 }

@@ -17,6 +17,12 @@ export interface DrmSpec {
   fbdev: boolean;
   /** /proc/fb name of that framebuffer; default "<driver>drmfb" as DRM names it. */
   fbName: string;
+  /**
+   * The driver has render nodes (DRIVER_RENDER): binding creates renderD(128+N) besides cardN.
+   * GPU drivers (nouveau, amdgpu, i915, nvidia-drm, virtio-gpu) have them; display-only ones
+   * (bochs-drm, ast) do not.
+   */
+  renderNode: boolean;
 }
 
 export interface DriverSpec {
@@ -146,7 +152,7 @@ export interface ScenarioFile {
     deps?: string[];
     softdepsPost?: string[];
     refcnt?: number;
-    drivers?: { name: string; ids?: string[]; probeDelayMs?: number; drm?: { fbdev?: boolean; fbName?: string } }[];
+    drivers?: { name: string; ids?: string[]; probeDelayMs?: number; drm?: { fbdev?: boolean; fbName?: string; renderNode?: boolean } }[];
   }[];
   devices: {
     address: string;

@@ -51,6 +51,11 @@ export interface SimState {
   pending: PendingProbe[];
   framebuffers: Framebuffer[];
   vtconsoles: Vtconsole[];
+  /**
+   * The framebuffer (fb number) fbcon draws on; null while fbcon has no vtconsole, or after that
+   * framebuffer went while others stayed (fbcon is then registered but unbound until one registers).
+   */
+  fbconFramebuffer: number | null;
   firmwareFb: { present: boolean; bound: boolean } | null;
   /** DRM minor per PCI address of a bound DRM driver. */
   drmMinors: Record<string, number>;

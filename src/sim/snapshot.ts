@@ -13,8 +13,10 @@ export interface HostSnapshot {
   framebuffers: { name: string; device: string | null }[];
   /** Firmware framebuffer platform devices (efi-/simple-/vesa-framebuffer.N) and their drivers. */
   platformFramebuffers: { device: string; driver: string | null }[];
-  /** dev/dri/by-path entries ("pci-0000:01:00.0-card"). */
+  /** dev/dri/by-path entries ("pci-0000:01:00.0-card"): udev makes them, so a host without udev has none. */
   drm: string[];
+  /** DRM device nodes in dev/dri ("card0", "renderD128"), which the kernel makes itself (devtmpfs). */
+  dri: string[];
   modules: string[];
 }
 
@@ -42,6 +44,10 @@ export function snapshotHost(io: HostIO): HostSnapshot {
       .filter((d) => /framebuffer/i.test(d))
       .map((device) => ({ device, driver: io.readLinkName(`sys/bus/platform/devices/${device}/driver`) ?? null })),
     drm: io.list('dev/dri/by-path'),
+    dri: io
+      .list('dev/dri')
+      .filter((n) => /^(card|renderD)\d+$/.test(n))
+      .sort(),
     modules: (io.readText('proc/modules') ?? '')
       .split('\n')
       .map((line) => line.split(' ')[0])

@@ -12,7 +12,8 @@ import type { LabScenario } from './lab-scenarios';
 
 /**
  * Snapshot fields left out of the comparison, with why. dev/dri/by-path is made by udev, which the
- * lab guest does not run: the real side always reads empty there.
+ * lab guest does not run: the real side always reads empty there. The DRM nodes themselves (`dri`:
+ * card*, renderD*, made by the kernel) are compared.
  */
 export const NOT_COMPARED: Record<string, string> = { drm: 'dev/dri/by-path is created by udev, which the lab guest does not run' };
 

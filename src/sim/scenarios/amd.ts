@@ -17,7 +17,7 @@ export default {
     { name: 'drm_kms_helper', deps: ['drm'] },
     { name: 'ttm', deps: ['drm'] },
     { name: 'gpu_sched', deps: ['drm'] },
-    { name: 'amdgpu', deps: ['drm_kms_helper', 'ttm', 'gpu_sched', 'drm'], drivers: [{ name: 'amdgpu', ids: ['1002:*:03'], drm: { fbdev: true, fbName: 'amdgpudrmfb' } }] },
+    { name: 'amdgpu', deps: ['drm_kms_helper', 'ttm', 'gpu_sched', 'drm'], drivers: [{ name: 'amdgpu', ids: ['1002:*:03'], drm: { fbdev: true, fbName: 'amdgpudrmfb', renderNode: true } }] },
     { name: 'snd_hda_intel', drivers: [{ name: 'snd_hda_intel', ids: ['*:*:0403'], probeDelayMs: 250 }] },
     { name: 'xhci_pci', drivers: [{ name: 'xhci_hcd', ids: ['*:*:0c0330'] }] },
     { name: 'nvme', drivers: [{ name: 'nvme', ids: ['*:*:010802'] }] },

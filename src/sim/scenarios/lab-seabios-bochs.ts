@@ -65,7 +65,7 @@ export const labBochsModules: ModuleEntry[] = [
   mod('drm_ttm_helper', ['drm', 'ttm']),
   mod('drm_vram_helper', ['ttm', 'drm', 'drm_ttm_helper', 'drm_kms_helper']),
   mod('bochs', ['drm_kms_helper', 'drm', 'drm_vram_helper', 'drm_ttm_helper'], [
-    { name: 'bochs-drm', ids: ['1234:1111'], drm: { fbdev: true, fbName: 'bochs-drmdrmfb' } },
+    { name: 'bochs-drm', ids: ['1234:1111'], drm: { fbdev: true, fbName: 'bochs-drmdrmfb', renderNode: false } },
   ]),
 ];
 

@@ -19,7 +19,7 @@ const virtioGpuModules: ModuleEntry[] = [
 
 const baseWithDrm = labBaseModules.map((m): ModuleEntry =>
   m.name === 'virtio_pci'
-    ? { ...m, drivers: [{ name: 'virtio-pci', ids: ['1af4:*'], drm: { fbdev: true, fbName: 'virtio_gpudrmfb' } }] }
+    ? { ...m, drivers: [{ name: 'virtio-pci', ids: ['1af4:*'], drm: { fbdev: true, fbName: 'virtio_gpudrmfb', renderNode: true } }] }
     : m,
 );
 

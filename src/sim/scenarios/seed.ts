@@ -19,7 +19,7 @@ export default {
     { name: 'drm', deps: [] },
     { name: 'drm_kms_helper', deps: ['drm'] },
     { name: 'ttm', deps: ['drm'] },
-    { name: 'nouveau', deps: ['drm_kms_helper', 'ttm', 'drm'], drivers: [{ name: 'nouveau', ids: ['10de:*:03'], drm: { fbdev: true, fbName: 'nouveaudrmfb' } }] },
+    { name: 'nouveau', deps: ['drm_kms_helper', 'ttm', 'drm'], drivers: [{ name: 'nouveau', ids: ['10de:*:03'], drm: { fbdev: true, fbName: 'nouveaudrmfb', renderNode: true } }] },
     { name: 'snd_hda_intel', drivers: [{ name: 'snd_hda_intel', ids: ['8086:a348', '*:*:0403'], probeDelayMs: 300 }] },
     { name: 'xhci_pci', drivers: [{ name: 'xhci_hcd', ids: ['*:*:0c0330'] }] },
     { name: 'i2c_nvidia_gpu', drivers: [{ name: 'nvidia-gpu', ids: ['10de:1ad9', '10de:1adb', '10de:1aed'] }] },

@@ -43,7 +43,7 @@ export default {
   modules: [
     { name: 'drm' },
     { name: 'drm_kms_helper', deps: ['drm'] },
-    { name: 'ast', deps: ['drm_kms_helper', 'drm'], drivers: [{ name: 'ast', ids: ['1a03:2000'], drm: { fbdev: true, fbName: 'astdrmfb' } }] },
+    { name: 'ast', deps: ['drm_kms_helper', 'drm'], drivers: [{ name: 'ast', ids: ['1a03:2000'], drm: { fbdev: true, fbName: 'astdrmfb', renderNode: false } }] },
     { name: 'nvidia', drivers: [{ name: 'nvidia', ids: ['10de:*:03'] }] },
     { name: 'nvidia_uvm', deps: ['nvidia'] },
     { name: 'nvidia_modeset', deps: ['nvidia'], loaded: false },

@@ -15,7 +15,7 @@ export default {
     { name: 'drm' },
     { name: 'drm_kms_helper', deps: ['drm'] },
     { name: 'ttm', deps: ['drm'] },
-    { name: 'nouveau', deps: ['drm_kms_helper', 'ttm', 'drm'], drivers: [{ name: 'nouveau', ids: ['10de:*:03'], drm: { fbdev: true, fbName: 'nouveaudrmfb' } }] },
+    { name: 'nouveau', deps: ['drm_kms_helper', 'ttm', 'drm'], drivers: [{ name: 'nouveau', ids: ['10de:*:03'], drm: { fbdev: true, fbName: 'nouveaudrmfb', renderNode: true } }] },
     { name: 'snd_hda_intel', drivers: [{ name: 'snd_hda_intel', ids: ['8086:a2f0', '*:*:0403'], probeDelayMs: 200 }] },
     { name: 'igb', drivers: [{ name: 'igb', ids: ['8086:1539', '8086:1533'] }] },
     { name: 'xhci_pci', drivers: [{ name: 'xhci_hcd', ids: ['*:*:0c0330'] }] },

@@ -2,7 +2,7 @@
 // on every write. Each test starts a child process that writes, after the test set a rule.
 
 import assert from 'node:assert/strict';
-import { execFile, spawnSync } from 'node:child_process';
+import { execFile, spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { HostIO, HostTimeoutError, HostWriteError } from '../../../src/host/host-io';
@@ -127,9 +127,34 @@ describe('fault injection on the simulated host', function () {
     assert.equal(driverOf(host.io, AUDIO), null);
   });
 
+  it('faultCounts waits for a writer holding the host\'s lock instead of reading faults.json half-written', async () => {
+    const id = injectFault(host.root, { path: 'sys/bus/pci/drivers_probe', effect: { kind: 'fail', errno: 'EIO' } });
+    const marker = path.join(host.root, '.gpu-hookd-sim');
+    const [faults, lock, go] = ['faults.json', 'lock', 'writer-go'].map((f) => path.join(marker, f));
+    const whole = fs.readFileSync(faults, 'utf8');
+    // The writer: once told to go, it finishes rewriting faults.json a little later and lets the lock go.
+    const script =
+      'const fs = require("node:fs"); const [faults, lock, go, text] = process.argv.slice(1);' +
+      'const poll = setInterval(() => { if (!fs.existsSync(go)) return; clearInterval(poll);' +
+      'setTimeout(() => { fs.writeFileSync(faults, text); fs.unlinkSync(lock); }, 100); }, 5);';
+    const writer = spawn(process.execPath, ['-e', script, faults, lock, go, whole], { stdio: 'ignore' });
+    const exited = new Promise((resolve) => writer.on('exit', resolve));
+    try {
+      assert.ok(writer.pid);
+      fs.writeFileSync(lock, String(writer.pid));
+      fs.writeFileSync(faults, whole.slice(0, Math.floor(whole.length / 2)));
+      fs.writeFileSync(go, '');
+      assert.deepEqual(faultCounts(host.root), [{ id, matched: 0, fired: 0 }]);
+    } finally {
+      if (writer.exitCode === null) writer.kill('SIGKILL');
+      await exited;
+    }
+  });
+
   it('refuses malformed rules and roots that are not simulated hosts', () => {
     assert.throws(() => injectFault(host.root, { path: '/sys/bus/pci/drivers_probe', effect: { kind: 'fail', errno: 'EBUSY' } }), /root-relative/);
     assert.throws(() => injectFault(host.root, { path: 'x', effect: { kind: 'fail', errno: 'EAGAIN' as 'EBUSY' } }), /errno must be one of/);
     assert.throws(() => injectFault(path.dirname(host.root), { path: 'x', effect: { kind: 'fail', errno: 'EBUSY' } }), /is not a simulated host/);
+    assert.throws(() => faultCounts(path.dirname(host.root)), /is not a simulated host/);
   });
 });

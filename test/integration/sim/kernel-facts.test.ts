@@ -8,6 +8,7 @@ import { parseScenario } from '../../../src/sim/scenario-parse';
 import { loadScenario } from '../../../src/sim/scenarios';
 import { createSimHost, SimHost } from '../../../src/sim/sim-host';
 import { holdGroup, releaseGroup } from '../../../src/sim/faults';
+import { snapshotHost } from '../../../src/sim/snapshot';
 import { consoleDump, ovmfEfifb, pciDump, seabiosBochs } from './lab-guest';
 
 const GPU = '0000:01:00.0';
@@ -80,7 +81,7 @@ describe('the simulated kernel behaves as the lab\'s real 6.1 kernel did', funct
         'vtcon1 bind=0 name=(M) dummy device',
         '/proc/fb: 0 bochs-drmdrmfb;',
         'fb0 -> 0000:01:00.0',
-        '/dev/dri: card0 renderD128',
+        '/dev/dri: card0',
         'platform fb devices: ',
         '/dev/vfio: vfio',
       ]);
@@ -118,7 +119,7 @@ describe('the simulated kernel behaves as the lab\'s real 6.1 kernel did', funct
         'vtcon1 bind=0 name=(M) dummy device',
         '/proc/fb: 0 bochs-drmdrmfb;',
         'fb0 -> 0000:01:00.0',
-        '/dev/dri: card0 renderD128',
+        '/dev/dri: card0',
         'platform fb devices: ',
         '/dev/vfio: vfio',
       ]);
@@ -237,6 +238,58 @@ describe('the simulated kernel behaves as the lab\'s real 6.1 kernel did', funct
       releaseGroup(host.root, 13);
       await io.write('sys/bus/pci/drivers_probe', AUDIO);
       assert.equal(driverOf(io, AUDIO), 'snd_hda_intel');
+    });
+  });
+
+  describe('two framebuffers: the lab\'s fault guest, two bochs displays (docs/lab.md, faults)', () => {
+    const SECOND = '0000:03:01.0';
+    const consoles = (io: HostIO) => consoleDump(io).filter((l) => l.startsWith('vtcon') || l.startsWith('/proc/fb'));
+
+    beforeEach(async () => {
+      host = await createSimHost(loadScenario('lab-faults'), { zeroDelays: true });
+    });
+
+    it('starts with fbcon bound on fb0 (the boot VGA) and both displays as card0 and card1, no render nodes', () => {
+      assert.deepEqual(consoles(host.io), [
+        'vtcon0 bind=1 name=(M) frame buffer device',
+        'vtcon1 bind=0 name=(M) dummy device',
+        '/proc/fb: 0 bochs-drmdrmfb;1 bochs-drmdrmfb;',
+      ]);
+      assert.deepEqual(snapshotHost(host.io).dri, ['card0', 'card1']);
+    });
+
+    it('fbcon\'s framebuffer going while the other stays leaves fbcon registered but unbound, the dummy console bound', async () => {
+      const { io } = host;
+      await io.write(`sys/bus/pci/devices/${GPU}/driver/unbind`, GPU);
+      assert.deepEqual(consoles(io), [
+        'vtcon0 bind=0 name=(M) frame buffer device',
+        'vtcon1 bind=1 name=(M) dummy device',
+        '/proc/fb: 1 bochs-drmdrmfb;',
+      ]);
+      assert.deepEqual(snapshotHost(io).dri, ['card1']);
+    });
+
+    it('when the framebuffer registers again fbcon takes over by itself, and "echo 1 > bind" is a no-op', async () => {
+      const { io } = host;
+      await io.write(`sys/bus/pci/devices/${GPU}/driver/unbind`, GPU);
+      await io.write('sys/bus/pci/drivers_probe', GPU);
+      const back = [
+        'vtcon0 bind=1 name=(M) frame buffer device',
+        'vtcon1 bind=0 name=(M) dummy device',
+        '/proc/fb: 0 bochs-drmdrmfb;1 bochs-drmdrmfb;',
+      ];
+      assert.deepEqual(consoles(io), back);
+      await io.write('sys/class/vtconsole/vtcon0/bind', '1\n');
+      assert.deepEqual(consoles(io), back);
+    });
+
+    it('the other framebuffer going leaves fbcon bound; the last one going takes its vtconsole away', async () => {
+      const { io } = host;
+      await io.write(`sys/bus/pci/devices/${SECOND}/driver/unbind`, SECOND);
+      assert.deepEqual(consoles(io), ['vtcon0 bind=1 name=(M) frame buffer device', 'vtcon1 bind=0 name=(M) dummy device', '/proc/fb: 0 bochs-drmdrmfb;']);
+      await io.write(`sys/bus/pci/devices/${GPU}/driver/unbind`, GPU);
+      assert.deepEqual(consoles(io), ['vtcon1 bind=1 name=(M) dummy device', '/proc/fb: ']);
+      assert.equal(io.exists('dev/dri'), false);
     });
   });
 

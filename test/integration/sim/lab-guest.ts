@@ -16,7 +16,7 @@ const guestDevices = (gpuDriver: string | null): ScenarioFile['devices'] => [
 ];
 
 const guestModules = (bochsLoaded: boolean): NonNullable<ScenarioFile['modules']> => [
-  { name: 'bochs', loaded: bochsLoaded, drivers: [{ name: 'bochs-drm', ids: ['1234:1111'], drm: { fbdev: true, fbName: 'bochs-drmdrmfb' } }] },
+  { name: 'bochs', loaded: bochsLoaded, drivers: [{ name: 'bochs-drm', ids: ['1234:1111'], drm: { fbdev: true, fbName: 'bochs-drmdrmfb', renderNode: false } }] },
   { name: 'snd_hda_intel', drivers: [{ name: 'snd_hda_intel', ids: ['*:*:0403'], probeDelayMs: 40 }] },
 ];
 

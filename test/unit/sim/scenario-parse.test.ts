@@ -67,6 +67,25 @@ describe('scenario files', () => {
     assert.ok(seed.displayManager);
   });
 
+  it('a DRM driver has render nodes unless it says renderNode: false', () => {
+    const drmOf = (s: ReturnType<typeof parseScenario>, driver: string) => s.modules.flatMap((m) => m.drivers).find((d) => d.name === driver)?.drm;
+    assert.deepEqual(drmOf(parseScenario(minimal(), 'tiny.json'), 'nouveau'), { fbdev: true, fbName: 'nouveaudrmfb', renderNode: true });
+    const displayOnly = minimal();
+    displayOnly.modules![0].drivers![0].drm = { renderNode: false };
+    assert.equal(drmOf(parseScenario(displayOnly, 'tiny.json'), 'nouveau')?.renderNode, false);
+  });
+
+  it('the built-in scenarios give GPU drivers render nodes and display-only ones (bochs-drm, ast) none, as the lab\'s kernel does', () => {
+    const renderNodes = (name: string) =>
+      Object.fromEntries(loadScenario(name).modules.flatMap((m) => m.drivers).filter((d) => d.drm).map((d) => [d.name, d.drm?.renderNode]));
+    assert.deepEqual(renderNodes('seed'), { nouveau: true });
+    assert.deepEqual(renderNodes('amd'), { amdgpu: true });
+    assert.deepEqual(renderNodes('two-gpu'), { i915: true, nvidia: true });
+    assert.deepEqual(renderNodes('server-8gpu'), { ast: false });
+    assert.deepEqual(renderNodes('lab-seabios-bochs'), { 'bochs-drm': false });
+    assert.deepEqual(renderNodes('lab-virtio-vga'), { 'virtio-pci': true });
+  });
+
   const cases: [string, (s: Record<string, unknown> & ScenarioFile) => void, string][] = [
     ['a malformed address', (s) => (s.devices[1].address = '01:00.0'), 'scenario tiny.json: devices[1].address must be a full lower-case PCI address like 0000:01:00.0, got "01:00.0"'],
     ['a class that is not hex', (s) => (s.devices[0].class = '06040x'), 'scenario tiny.json: devices[0].class must be 6 hex digits, got "06040x"'],
@@ -79,6 +98,7 @@ describe('scenario files', () => {
     ['an offline cpu that does not exist', (s) => (s.cpu.offline = [9]), 'scenario tiny.json: cpu.offline[0] is cpu9, but the host has cpus 0-3'],
     ['fbcon without a framebuffer', (s) => (s.devices[1].driver = null), `scenario tiny.json: consoles.vtconsoles lists "${FBCON_NAME}" but fbcon has no framebuffer at boot`],
     ['a missing name', (s) => delete (s as Partial<ScenarioFile>).name, 'scenario tiny.json: name must be a non-empty string, got nothing'],
+    ['a renderNode that is not a boolean', (s) => (s.modules![0].drivers![0].drm = { renderNode: 'yes' as unknown as boolean }), 'scenario tiny.json: modules[0].drivers[0].drm.renderNode must be true or false, got "yes"'],
     ['a dependency that is not declared', (s) => (s.modules![0].deps = ['ttm']), 'scenario tiny.json: modules[0].deps names module "ttm", which the scenario does not declare'],
   ];
   for (const [what, edit, sentence] of cases) {
