@@ -22,7 +22,7 @@ export interface EngineTimeouts {
   moduleMs: number;
   /** Until a driver link reads what was asked: some drivers (snd_hda_intel) probe asynchronously. */
   probeMs: number;
-  /** Until /dev/vfio/<group> appears after the last function of the group reached vfio-pci. */
+  /** Until /dev/vfio/<group> is there once the group's functions are on vfio-pci (the kernel makes it with the first). */
   vfioDeviceMs: number;
   /** Until a systemd unit job (stopping the display manager), a logind session's end or a terminated
    *  process's exit is over. */

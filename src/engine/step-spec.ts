@@ -14,7 +14,11 @@ export interface StepSpecMap {
   'unbind-driver': { device: string; driver: string; restoreOverride: string | null };
   /** drivers_probe, then wait (bounded) until the driver link reads `expect`; undo unbinds from `expect`. */
   'probe-driver': { device: string; expect: string };
-  /** Wait (bounded) for /dev/vfio/<group>, which appears once every function of the group is on vfio-pci. */
+  /**
+   * Wait (bounded) for /dev/vfio/<group>. The kernel creates it when the FIRST function of the group binds to
+   * vfio-pci and removes it when the last one leaves, so it says nothing about the rest of the group: the plan
+   * waits for it after every function is on vfio-pci.
+   */
   'wait-vfio-group': { group: string };
 }
 
