@@ -1,6 +1,7 @@
 // org.freedesktop.LogControl1, so that `systemctl service-log-level gpu-hookd debug` changes the
-// log level of the running daemon. Setting a property is allowed to root only by the bus policy
-// (everyone else may only Get/GetAll), so the setter needs no check of its own.
+// log level of the running daemon. The bus policy allows setting a property to root and group
+// gpuhookd only (everyone else may only Get/GetAll), the same people who may move GPUs; the level
+// is no more than that, so the setter needs no check of its own.
 
 import * as dbus from 'dbus-next';
 import type { Logger } from 'pino';
