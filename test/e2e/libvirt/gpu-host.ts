@@ -14,7 +14,7 @@ import { GPU_IFACE, gpuObjectPath } from '../../../src/dbus/contract';
 import type { HostSnapshot } from '../../../src/sim/snapshot';
 import { DaemonUnderTest, type DaemonUnderTestOptions } from '../daemon/daemon-under-test';
 import { isRunning, readFileOrUndefined, runCommand, waitFor, type CommandResult } from '../../support/processes';
-import type { HookFile } from '../../support/libvirt-harness';
+import { startLibvirt, type HookFile, type Libvirt } from '../../support/libvirt-harness';
 
 /** The seed's RTX 2060: its display function and every function of its IOMMU group. */
 export const RTX = '0000:01:00.0';
@@ -140,6 +140,32 @@ export class GpuHost {
   stop(): Promise<void> {
     return this.daemon.dispose();
   }
+}
+
+/**
+ * A real libvirtd running our hook (and `extraHooks` after it), with hook.conf pointing the hook at
+ * `host`. Both are one per machine: the harness is held first (waiting while another run holds it),
+ * then hook.conf is written. stop() ends libvirtd and removes hook.conf.
+ */
+export async function startLibvirtWithHook(host: GpuHost, extraHooks: HookFile[] = []): Promise<{ lv: Libvirt; stop(): Promise<void> }> {
+  const lv = await startLibvirt({ hooks: [...gpuHookdHookFiles(), ...extraHooks], waitForOtherRunMs: 300_000 });
+  let removeHookConf: () => void;
+  try {
+    removeHookConf = installHookConf(host.hookConf());
+  } catch (e) {
+    await lv.stop();
+    throw e;
+  }
+  return {
+    lv,
+    stop: async () => {
+      try {
+        await lv.stop();
+      } finally {
+        removeHookConf();
+      }
+    },
+  };
 }
 
 /** Our hook for the libvirt harness; none when the installed package already put it in place. */

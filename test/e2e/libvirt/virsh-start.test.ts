@@ -6,12 +6,12 @@
 
 import assert from 'node:assert/strict';
 import * as path from 'node:path';
-import { startLibvirt, type Libvirt } from '../../support/libvirt-harness';
+import type { Libvirt } from '../../support/libvirt-harness';
 import { safeDomainXml, type TestDomainSpec } from '../../support/safe-domain';
 import { waitFor } from '../../support/processes';
 import { clearFaults, injectFault } from '../../../src/sim/faults';
 import { listRunningDomains, runningDomainCheck } from '../../../src/libvirt/running-domains';
-import { ALL_VFIO, GpuHost, RTX, RTX_HOST_DRIVERS, driverProbeHook, gpuHookdHookFiles, gpuMetadata, installHookConf, probeRecords } from './gpu-host';
+import { ALL_VFIO, GpuHost, RTX, RTX_HOST_DRIVERS, driverProbeHook, gpuMetadata, probeRecords, startLibvirtWithHook } from './gpu-host';
 
 const HOST_DRIVERS_LINE = RTX_HOST_DRIVERS.join(' ');
 const VFIO_LINE = ALL_VFIO.join(' ');
@@ -20,7 +20,7 @@ describe('virsh start with the gpu-hookd hook in a real libvirtd', function () {
   this.timeout(120_000);
   let host: GpuHost;
   let lv: Libvirt;
-  let removeHookConf: (() => void) | undefined;
+  let stopLibvirt: (() => Promise<void>) | undefined;
   let probeLog: string;
   let started: string[] = [];
 
@@ -29,16 +29,13 @@ describe('virsh start with the gpu-hookd hook in a real libvirtd', function () {
     this.timeout(360_000);
     host = await GpuHost.start();
     probeLog = path.join(host.workDir, 'probe.log');
-    lv = await startLibvirt({ hooks: [...gpuHookdHookFiles(), driverProbeHook(host.root, probeLog)], waitForOtherRunMs: 300_000 });
-    // hook.conf is machine-wide too: written only while this run holds the harness.
-    removeHookConf = installHookConf(host.hookConf());
+    ({ lv, stop: stopLibvirt } = await startLibvirtWithHook(host, [driverProbeHook(host.root, probeLog)]));
   });
 
   after(async () => {
     try {
-      await lv?.stop();
+      await stopLibvirt?.();
     } finally {
-      removeHookConf?.();
       await host?.stop();
     }
   });
