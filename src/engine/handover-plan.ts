@@ -92,7 +92,7 @@ export function planHandover(facts: HandoverFacts, settings: HandoverSettings): 
     if (settings.endSessions) before.push({ kind: 'end-sessions', seat: facts.seat });
     before.push({ kind: 'check-holders', devices: facts.functions, nvidia: facts.nvidia, policy: settings.holders, seat: facts.seat });
     if (facts.fbconConsole !== null) before.push({ kind: 'unbind-vtconsole', name: facts.fbconConsole });
-    for (const fb of facts.firmwareFramebuffers) before.push({ kind: 'unbind-firmware-fb', device: fb.device, driver: fb.driver, gpu: facts.gpu });
+    for (const fb of facts.firmwareFramebuffers) before.push({ kind: 'unbind-firmware-fb', framebuffer: fb.device, driver: fb.driver, gpu: facts.gpu });
   }
 
   if (settings.unloadModules && facts.vendorModules.length > 0) {
@@ -123,7 +123,7 @@ export function planHandoverRelease(handover: readonly StepSpec[]): StepSpec[] {
         steps.push({ kind: 'bind-vtconsole', name: s.name });
         break;
       case 'unbind-firmware-fb':
-        steps.push({ kind: 'bind-firmware-fb', device: s.device, driver: s.driver, gpu: s.gpu });
+        steps.push({ kind: 'bind-firmware-fb', framebuffer: s.framebuffer, driver: s.driver, gpu: s.gpu });
         break;
       case 'unload-modules':
         steps.push({ kind: 'load-modules', modules: s.modules });

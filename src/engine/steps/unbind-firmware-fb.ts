@@ -5,63 +5,68 @@
 // be nothing to bind: that is said plainly, never papered over.
 
 import { findFirmwareFramebuffer, platformDriverPath } from '../../host/consoles';
-import type { StepContext, StepExecutor } from '../step-executor';
-import type { StepOf } from '../step-spec';
 import { parsePciAddress } from '../../host/pci-address';
 import { boundDriver } from '../device-state';
+import type { StepContext, StepExecutor } from '../step-executor';
+import type { StepOf } from '../step-spec';
 
 declare module '../step-spec' {
   interface StepSpecMap {
-    /** Unbind the firmware framebuffer `device` of the boot VGA `gpu` from `driver`; undo binds it when it still exists. */
-    'unbind-firmware-fb': { device: string; driver: string; gpu: string };
+    /** Unbind the firmware framebuffer's platform device `framebuffer` ("efi-framebuffer.0") of the
+     *  boot VGA `gpu` from `driver`; undo binds it when it still exists. */
+    'unbind-firmware-fb': { framebuffer: string; driver: string; gpu: string };
     /** Bind it again when the kernel kept it; undo unbinds it. */
-    'bind-firmware-fb': { device: string; driver: string; gpu: string };
+    'bind-firmware-fb': { framebuffer: string; driver: string; gpu: string };
   }
 }
 
 type FbSpec = StepOf<'unbind-firmware-fb'> | StepOf<'bind-firmware-fb'>;
 
 async function unbind(ctx: StepContext, s: FbSpec): Promise<void> {
-  if (findFirmwareFramebuffer(ctx.io, s.device)?.driver !== s.driver) return;
-  await ctx.io.write(platformDriverPath(s.driver, 'unbind'), s.device, { timeoutMs: ctx.timeouts.writeMs });
+  if (findFirmwareFramebuffer(ctx.io, s.framebuffer)?.driver !== s.driver) return;
+  await ctx.io.write(platformDriverPath(s.driver, 'unbind'), s.framebuffer, { timeoutMs: ctx.timeouts.writeMs });
+}
+
+/** A DRM driver drives the GPU's display (it has DRM nodes). */
+function gpuDraws(ctx: StepContext, gpu: string): boolean {
+  return ctx.io.list(`sys/bus/pci/devices/${parsePciAddress(gpu)}/drm`).length > 0;
 }
 
 /** Binds it back when it exists and the GPU has no driver of its own drawing; else says why not. */
 async function bind(ctx: StepContext, s: FbSpec): Promise<string | undefined> {
-  const fb = findFirmwareFramebuffer(ctx.io, s.device);
+  const fb = findFirmwareFramebuffer(ctx.io, s.framebuffer);
   if (!fb) {
-    return `the kernel removed ${s.device} when ${s.gpu} went to vfio-pci, so it cannot be bound again; ` +
+    return `the kernel removed ${s.framebuffer} when ${s.gpu} went to vfio-pci, so it cannot be bound again; ` +
       `the console comes back with the framebuffer of ${s.gpu}'s own driver`;
   }
   if (fb.driver !== null) return undefined;
   // A DRM driver that took the GPU back draws the console itself; a second scanout on its memory would fight it.
-  if (ctx.io.list(`sys/bus/pci/devices/${parsePciAddress(s.gpu)}/drm`).length > 0) {
-    return `${s.device} stays unbound: ${boundDriver(ctx.io, s.gpu) ?? 'a DRM driver'} drives ${s.gpu}'s display now`;
+  if (gpuDraws(ctx, s.gpu)) {
+    return `${s.framebuffer} stays unbound: ${boundDriver(ctx.io, s.gpu) ?? 'a DRM driver'} drives ${s.gpu}'s display now`;
   }
-  await ctx.io.write(platformDriverPath(s.driver, 'bind'), s.device, { timeoutMs: ctx.timeouts.writeMs });
+  await ctx.io.write(platformDriverPath(s.driver, 'bind'), s.framebuffer, { timeoutMs: ctx.timeouts.writeMs });
   return undefined;
 }
 
 export const unbindFirmwareFbStep: StepExecutor<'unbind-firmware-fb'> = {
-  describe: (s) => `unbind ${s.device} from ${s.driver}`,
+  describe: (s) => `unbind ${s.framebuffer} from ${s.driver}`,
   do: unbind,
   async verify(ctx, s) {
-    const fb = findFirmwareFramebuffer(ctx.io, s.device);
-    if (fb?.driver) throw new Error(`${s.device} is still bound to ${fb.driver} after the unbind`);
+    const fb = findFirmwareFramebuffer(ctx.io, s.framebuffer);
+    if (fb?.driver) throw new Error(`${s.framebuffer} is still bound to ${fb.driver} after the unbind`);
   },
   async undo(ctx, s) {
     const why = await bind(ctx, s);
-    if (why) ctx.log.warn({ device: s.device }, why);
+    if (why) ctx.log.warn({ framebuffer: s.framebuffer }, why);
   },
 };
 
 export const bindFirmwareFbStep: StepExecutor<'bind-firmware-fb'> = {
-  describe: (s) => `bind ${s.device} to ${s.driver}`,
+  describe: (s) => `bind ${s.framebuffer} to ${s.driver}`,
   do: bind,
   async verify(ctx, s) {
-    const fb = findFirmwareFramebuffer(ctx.io, s.device);
-    const gpuDrawing = ctx.io.list(`sys/bus/pci/devices/${parsePciAddress(s.gpu)}/drm`).length > 0;
-    if (fb && fb.driver === null && !gpuDrawing) throw new Error(`${s.device} is still unbound after the bind`);
+    const fb = findFirmwareFramebuffer(ctx.io, s.framebuffer);
+    if (fb && fb.driver === null && !gpuDraws(ctx, s.gpu)) throw new Error(`${s.framebuffer} is still unbound after the bind`);
   },
   undo: unbind,
 };
