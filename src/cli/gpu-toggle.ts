@@ -4,7 +4,7 @@
 import { parsePciAddress } from '../host/pci-address';
 import { GPU_IFACE } from '../dbus/contract';
 import { EXIT_OK, parseFlags, UsageError, type CliContext, type Command } from './command';
-import { DaemonClient, explainCallError, resolveBusAddress, type StepSignal } from './daemon-client';
+import { DaemonClient, explainCallError, resolveBusAddress } from './daemon-client';
 import { formatMs } from './duration';
 
 export type ToggleKind = 'detach' | 'attach';
@@ -44,17 +44,17 @@ async function runToggle(kind: ToggleKind, args: string[], ctx: CliContext): Pro
     const gpu = gpus.find((g) => g.address === address || g.functions.includes(address));
     // Unknown to the daemon: no header; the call below fails with the daemon's reason.
     if (gpu) ctx.out(`${kind} ${gpu.address} (${gpu.name}): to ${TARGET[kind]}\n`);
-    const steps: StepSignal[] = [];
+    let steps = 0;
     const stop = await client.followSteps((step) => {
       if (gpu && step.gpu !== gpu.path) return;
-      steps.push(step);
+      steps++;
       ctx.out(`  ${formatMs(step.ms).padStart(9)}  ${step.description}\n`);
     });
     const started = performance.now();
     await client.call(kind === 'detach' ? 'Detach' : 'Attach', 's', [address]);
     const totalMs = performance.now() - started;
     stop();
-    ctx.out(await finalLine(client, gpu?.path, address, steps.length, totalMs));
+    ctx.out(await finalLine(client, gpu?.path, address, steps, totalMs));
     return EXIT_OK;
   } catch (e) {
     throw new Error(explainCallError(e));
