@@ -2,14 +2,20 @@
 // the output share before boot, and the result the agent writes back. Plain JSON both ways. The
 // same job also runs on the simulated host (differential check), giving a result of the same shape.
 
+import type { StepSpec } from '../../src/engine/step-spec';
 import type { HostSnapshot } from '../../src/sim/snapshot';
 import type { NestedJob, NestedResult } from './nested/nested-job';
 
-/** One engine call. With failAt, the Nth kernel write of the call is refused (see TappedHostIO). */
+/**
+ * One engine call. With failAt, the Nth kernel write of the call is refused (see TappedHostIO).
+ * "steps" runs `steps` as one plan (do, verify, rollback), without journal or GPU record: the
+ * single-GPU handover's console steps on a real kernel, with no systemd in the guest.
+ */
 export interface TransitionRun {
   label: string;
-  action: 'detach' | 'attach';
+  action: 'detach' | 'attach' | 'steps';
   gpu: string;
+  steps?: StepSpec[];
   failAt?: number;
   /**
    * Fail each write in turn: the run repeats with failAt = 1, 2, ... until a call succeeds (so
@@ -55,7 +61,7 @@ export interface WriteSeen {
 
 export interface RunOutcome {
   label: string;
-  action: 'detach' | 'attach';
+  action: TransitionRun['action'];
   gpu: string;
   failAt?: number;
   ok: boolean;
@@ -63,7 +69,7 @@ export interface RunOutcome {
   changed?: boolean;
   /** The engine's error: its code (NotViable, Failed, ...) and its one sentence. */
   error?: { code: string; message: string };
-  steps: { description: string; device?: string; ms: number }[];
+  steps: { description: string; device?: string; ms: number; note?: string }[];
   totalMs?: number;
   writes: WriteSeen[];
   /** The state at the start of the call, then after each step finished (done or undone). */

@@ -4,6 +4,9 @@
 
 import { isDeepStrictEqual } from 'node:util';
 import type { HostIO } from '../../../src/host/host-io';
+import { runPlan, type StepRecord } from '../../../src/engine/plan-runner';
+import { DEFAULT_TIMEOUTS, silentLog } from '../../../src/engine/step-executor';
+import { builtinStepRegistry } from '../../../src/engine/steps/builtin-steps';
 import { TransitionEngine, type StepEvent } from '../../../src/engine/transition-engine';
 import type { RunOutcome, Snapshot, StepSnapshot, TransitionJob, TransitionRun } from '../lab-job';
 import { TappedHostIO } from './tapped-host-io';
@@ -47,15 +50,18 @@ async function runOnce(run: TransitionRun, ctx: JobContext): Promise<RunOutcome>
   const tap = new TappedHostIO(ctx.io, { failAt: run.failAt });
   const engine = new TransitionEngine({ io: tap, stateDir: ctx.stateDir });
   const snapshots: StepSnapshot[] = [{ after: 'start', snapshot: ctx.snapshot(ctx.io) }];
-  const onStep = (e: StepEvent): void => {
+  const onStep = (e: Pick<StepEvent, 'status' | 'phase' | 'description'>): void => {
     if (e.status === 'started') return;
     const suffix = e.status === 'failed' ? ' (failed)' : '';
     snapshots.push({ after: `${e.phase} ${e.description}${suffix}`, snapshot: ctx.snapshot(ctx.io) });
   };
   let result: Pick<RunOutcome, 'ok' | 'changed' | 'error' | 'steps' | 'totalMs'>;
   try {
-    const report = await (run.action === 'detach' ? engine.detach(run.gpu, { onStep }) : engine.attach(run.gpu, { onStep }));
-    const steps = report.steps.map((s) => ({ description: s.description, device: s.device, ms: s.ms }));
+    const report =
+      run.action === 'steps'
+        ? await runSteps(run, tap, onStep)
+        : await (run.action === 'detach' ? engine.detach(run.gpu, { onStep }) : engine.attach(run.gpu, { onStep }));
+    const steps = report.steps.map((s) => ({ description: s.description, device: s.device, ms: s.ms, ...(s.note ? { note: s.note } : {}) }));
     result = { ok: true, changed: report.changed, steps, totalMs: report.totalMs };
   } catch (e) {
     const err = e as Error & { code?: unknown };
@@ -63,6 +69,17 @@ async function runOnce(run: TransitionRun, ctx: JobContext): Promise<RunOutcome>
   }
   const end = await settledSnapshot(ctx);
   return { label: run.label, action: run.action, gpu: run.gpu, failAt: run.failAt, ...result, writes: tap.writes, snapshots, end };
+}
+
+/** A "steps" run: its steps as one plan, rolled back on failure, as the engine runs them. */
+async function runSteps(
+  run: TransitionRun,
+  io: HostIO,
+  onStep: (e: Pick<StepEvent, 'status' | 'phase' | 'description'>) => void,
+): Promise<{ steps: StepRecord[]; changed: boolean; totalMs: number }> {
+  const started = performance.now();
+  const steps = await runPlan(run.steps ?? [], { ctx: { io, log: silentLog, timeouts: DEFAULT_TIMEOUTS }, registry: builtinStepRegistry(), emit: onStep });
+  return { steps, changed: steps.length > 0, totalMs: performance.now() - started };
 }
 
 /** Waits (bounded) until each listed function is bound to its driver: some drivers probe late. */
