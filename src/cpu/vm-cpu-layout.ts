@@ -45,15 +45,16 @@ export function resolveVmCpuLayout(request: DomainRequest, settings: CpuSettings
   const kept =
     settings.housekeepingCpus.trim() === '' ? null : hostCpuSet(settings.housekeepingCpus, `housekeepingCpus of VM ${vm}`, topology, false);
   const domain = checkDomainCpus(request, topology, kept);
+  const taken = options.taken ?? [];
   const finish = (source: VmCpuLayout['source'], vmCpus: number[], extra: Partial<VmCpuLayout> = {}): VmCpuLayout => {
-    const housekeeping = kept ?? withoutCpus(topology.online, vmCpus);
+    const housekeeping = extra.housekeeping ?? kept ?? withoutCpus(topology.online, vmCpus);
     if (housekeeping.length === 0) {
       throw new CpuError('InvalidArgument', 
-        `VM ${vm} would run on every online CPU of the host (${formatCpuList(topology.online)}), leaving none for the host; ` +
-          `give it fewer CPUs or set housekeepingCpus`,
+        `VM ${vm} would leave the host no CPU of its own: of the online CPUs ${formatCpuList(topology.online)}, it runs on ` +
+          `${formatCpuList(vmCpus)}${taken.length > 0 ? ` and other VMs hold ${formatCpuList(taken)}` : ''}; give it fewer CPUs or set housekeepingCpus`,
       );
     }
-    return { vm, source, threadPins: null, vmCpus, housekeeping, guestTopology: null, notes: [], ...extra };
+    return { vm, source, threadPins: null, vmCpus, guestTopology: null, notes: [], ...extra, housekeeping };
   };
 
   if (domain.vcpuPins.size > 0) {
@@ -77,7 +78,7 @@ export function resolveVmCpuLayout(request: DomainRequest, settings: CpuSettings
           `automatic plan could not apply; remove the cpuset or set pin to "none"`,
       );
     }
-    const plan = planAutoPins(topology, request.vcpus, vm, { housekeeping: kept ?? undefined, taken: options.taken });
+    const plan = planAutoPins(topology, request.vcpus, vm, { housekeeping: kept ?? undefined, taken });
     return finish('auto', plan.vmCpus, {
       housekeeping: plan.housekeeping,
       threadPins: { vcpus: plan.vcpuPins, emulator: domain.emulator ?? plan.housekeeping },

@@ -22,7 +22,7 @@ import { CpuJournal, cpuJournalFile, readCpuJournal, readCpuJournals, type CpuJo
 import { readCpuTopology } from './cpu-topology';
 import { readHostCpuFacts } from './host-cpu-facts';
 import { planIsolation } from './isolation-plan';
-import type { ProcessAccess } from './process-access';
+import { ThreadAffinityError, type ProcessAccess } from './process-access';
 import { findQemuPid, readQemuThreads } from './qemu-threads';
 import { planThreadPins } from './thread-pin-plan';
 import { resolveVmCpuLayout, wantsCpuWork, type CpuSettings, type VmCpuLayout } from './vm-cpu-layout';
@@ -264,7 +264,11 @@ function unreadable(file: string, why: string): string {
 }
 
 function kindOf(cause: unknown): 'Timeout' | 'Failed' {
-  return cause instanceof HostTimeoutError || /did not (answer|return) within/.test(messageOf(cause)) ? 'Timeout' : 'Failed';
+  const timedOut =
+    cause instanceof HostTimeoutError ||
+    (cause instanceof CpuError && cause.kind === 'Timeout') ||
+    (cause instanceof ThreadAffinityError && cause.code === 'ETIMEDOUT');
+  return timedOut ? 'Timeout' : 'Failed';
 }
 
 /** One sentence: the step that failed, its cause, and where the host stands. */

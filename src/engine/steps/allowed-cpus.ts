@@ -3,6 +3,7 @@
 // spec, so undo writes back exactly that, including "" (every CPU).
 
 import { withTimeout, formatMs } from '../../host/host-io';
+import { CpuError } from '../../cpu/cpu-error';
 import { cpusPhrase, sameCpus } from '../../cpu/cpu-list';
 import type { StepContext, StepExecutor } from '../step-executor';
 
@@ -26,7 +27,7 @@ export function describeAllowed(cpus: readonly number[]): string {
 
 export function allowedCpusStep(systemd: AllowedCpusAccess): StepExecutor<'allowed-cpus'> {
   const bounded = <T>(ctx: StepContext, unit: string, what: string, work: Promise<T>): Promise<T> =>
-    withTimeout(work, ctx.timeouts.writeMs, () => new Error(`systemd did not answer ${what} of ${unit} within ${formatMs(ctx.timeouts.writeMs)}`));
+    withTimeout(work, ctx.timeouts.writeMs, () => new CpuError('Timeout', `systemd did not answer ${what} of ${unit} within ${formatMs(ctx.timeouts.writeMs)}`));
   const read = (ctx: StepContext, unit: string): Promise<number[]> => bounded(ctx, unit, 'the read of AllowedCPUs', systemd.read(unit));
   const write = (ctx: StepContext, unit: string, cpus: number[]): Promise<void> => bounded(ctx, unit, 'SetUnitProperties', systemd.write(unit, cpus));
 

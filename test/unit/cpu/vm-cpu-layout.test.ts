@@ -125,8 +125,16 @@ describe('a VM\'s CPU layout from its domain XML, its settings and the host', ()
     refused(() => resolveVmCpuLayout(domain({}), { ...AUTO, housekeepingCpus: '0,16' }, SEED), /^housekeepingCpus of VM win10 names CPU 16, which this host does not have/);
   });
 
-  it('refuses a VM that would take every online CPU, leaving none for the host', () => {
-    refused(() => resolveVmCpuLayout(domain({ vcpuCpuset: '0-15' }), ISOLATE, SEED), /^VM win10 would run on every online CPU of the host \(0-15\), leaving none for the host/);
+  it('refuses a VM that would leave the host no CPU of its own', () => {
+    refused(
+      () => resolveVmCpuLayout(domain({ vcpuCpuset: '0-15' }), ISOLATE, SEED),
+      /^VM win10 would leave the host no CPU of its own: of the online CPUs 0-15, it runs on 0-15; give it fewer CPUs or set housekeepingCpus$/,
+    );
+    // Another VM pinned with housekeepingCpus "1" holds core 0: this one gets core 1, and nothing is left.
+    refused(
+      () => resolveVmCpuLayout(domain({ vcpus: 1 }), AUTO, topologyOf({ cores: 2, threads: 1 }), { taken: [0] }),
+      /^VM win10 would leave the host no CPU of its own: of the online CPUs 0-1, it runs on 1 and other VMs hold 0;/,
+    );
   });
 
   it('plans automatically around CPUs other running VMs hold', () => {
