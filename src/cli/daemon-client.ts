@@ -127,21 +127,26 @@ export class DaemonClient {
     return { version: manager.Version as string, status: manager.Status as string, gpus };
   }
 
-  /** Calls onStep for every StepFinished signal until the returned function is called. */
-  async followSteps(onStep: (s: StepSignal) => void): Promise<() => void> {
+  /** Calls onStep for every StepFinished signal until the returned function is called (it also drops the match rule). */
+  async followSteps(onStep: (s: StepSignal) => void): Promise<() => Promise<void>> {
     const rule = `type='signal',sender='${BUS_NAME}',interface='${MANAGER_IFACE}',member='StepFinished'`;
-    await this.request(
-      new dbus.Message({ destination: 'org.freedesktop.DBus', path: '/org/freedesktop/DBus', interface: 'org.freedesktop.DBus', member: 'AddMatch', signature: 's', body: [rule] }),
-      10_000,
-      'the D-Bus bus did not answer AddMatch within 10 s',
-    );
+    const match = (member: 'AddMatch' | 'RemoveMatch'): Promise<unknown> =>
+      this.request(
+        new dbus.Message({ destination: 'org.freedesktop.DBus', path: '/org/freedesktop/DBus', interface: 'org.freedesktop.DBus', member, signature: 's', body: [rule] }),
+        10_000,
+        `the D-Bus bus did not answer ${member} within 10 s`,
+      );
+    await match('AddMatch');
     const listener = (msg: dbus.Message): void => {
       if (msg.type !== dbus.MessageType.SIGNAL || msg.interface !== MANAGER_IFACE || msg.member !== 'StepFinished') return;
       const [gpu, description, us] = msg.body as [string, string, bigint];
       onStep({ gpu, description, ms: Number(us) / 1000 });
     };
     this.bus.on('message', listener);
-    return () => this.bus.off('message', listener);
+    return async () => {
+      this.bus.off('message', listener);
+      await match('RemoveMatch');
+    };
   }
 }
 

@@ -53,7 +53,7 @@ async function runToggle(kind: ToggleKind, args: string[], ctx: CliContext): Pro
     const started = performance.now();
     await client.call(kind === 'detach' ? 'Detach' : 'Attach', 's', [address]);
     const totalMs = performance.now() - started;
-    stop();
+    await stop();
     ctx.out(await finalLine(client, gpu?.path, address, steps, totalMs));
     return EXIT_OK;
   } catch (e) {

@@ -124,12 +124,11 @@ async function phase(client: DaemonClient, gpuPath: string, title: string, membe
     if (s.gpu === gpuPath) out(`     ${formatMs(s.ms).padStart(8)}  ${s.description}`);
   });
   const started = performance.now();
-  try {
-    await client.call(member, signature, body);
-  } finally {
-    stopSteps();
-  }
-  out(`     ${formatMs(performance.now() - started).padStart(8)}  in all`);
+  // A failed call ends the demo, and with it the connection and its match rule.
+  await client.call(member, signature, body);
+  const totalMs = performance.now() - started;
+  await stopSteps();
+  out(`     ${formatMs(totalMs).padStart(8)}  in all`);
   await showState(client, gpuPath);
 }
 
