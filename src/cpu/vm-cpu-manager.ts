@@ -71,7 +71,7 @@ export class VmCpuManager {
   }
 
   /** Decides the VM's CPUs and isolates them; null when the VM asks for nothing of its CPUs. */
-  prepare(request: DomainRequest): Promise<CpuStageReport | null> {
+  async prepare(request: DomainRequest): Promise<CpuStageReport | null> {
     const vm = request.name;
     const settings = this.opts.settingsFor(vm, request.settings);
     return this.lock.run(HOST_CPUS, async () => {
@@ -115,11 +115,6 @@ export class VmCpuManager {
   /** Gives back everything changed for the VM, in reverse; nothing recorded is fine. */
   release(vm: string): Promise<StepRecord[]> {
     return this.lock.run(HOST_CPUS, () => this.undoRecords(vm));
-  }
-
-  /** The layouts of VMs that hold CPU changes now. */
-  held(): VmCpuLayout[] {
-    return this.heldRecords().map((r) => r.layout);
   }
 
   /**

@@ -21,7 +21,7 @@ export interface AllowedCpusAccess {
   write(unit: string, cpus: readonly number[]): Promise<void>;
 }
 
-export function describeAllowed(cpus: readonly number[]): string {
+function describeAllowed(cpus: readonly number[]): string {
   return cpus.length === 0 ? 'every CPU' : cpusPhrase(cpus);
 }
 

@@ -32,7 +32,6 @@ describe('CPU governors and IRQ affinity on the simulated host', () => {
     for (const cpu of [0, 3, 8, 15]) assert.equal(now[`cpu${cpu}/governor`], 'powersave');
     for (const irq of [0, 9, 17, 142]) assert.equal(now[`irq${irq}`], '0,3-8,11-15');
     assert.deepEqual(cpuRecords(h.stateDir), ['win10.prepare.json']);
-    assert.deepEqual(m.held().map((l) => l.vm), ['win10']);
 
     await m.release('win10');
     assert.deepEqual(cpuKnobs(h.host), before);
