@@ -1,6 +1,10 @@
 // Stopping a systemd unit (the display manager, nvidia-persistenced) and starting it again: each is a
 // systemd job, waited for until systemd reports its end (JobRemoved), bounded by timeouts.unitJobMs;
 // never a fixed sleep. The same two jobs serve both directions: stop-unit's undo is start-unit's do.
+//
+// start-unit runs on the way back, after the GPU is on its host driver again: a display manager that
+// will not start is said plainly, but does not send the GPU back to vfio-pci (the VM is gone, and
+// the console and a login on it are worth more than an idle GPU).
 
 import { formatMs } from '../../host/host-io';
 import { UnitJobError, UnitJobTimeoutError } from '../../host/systemd-manager';
@@ -70,7 +74,16 @@ export const stopUnitStep: StepExecutor<'stop-unit'> = {
 
 export const startUnitStep: StepExecutor<'start-unit'> = {
   describe: (s) => `start ${s.unit}`,
-  do: (ctx, s) => runJob(ctx, 'start', s.unit),
-  verify: (ctx, s) => verifyActive(ctx, s.unit),
+  async do(ctx, s) {
+    try {
+      await start(ctx, s.unit);
+      return undefined;
+    } catch (e) {
+      if (!(e instanceof StepError)) throw e;
+      return `${e.message}, so the desktop did not come back although the GPU did: ${e.advice}`;
+    }
+  },
+  // do has read the unit's state back, or said why it could not start.
+  async verify() {},
   undo: (ctx, s) => runJob(ctx, 'stop', s.unit),
 };

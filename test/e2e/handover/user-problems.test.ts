@@ -83,6 +83,22 @@ describe('known problems of single-GPU passthrough, answered', function () {
     });
   });
 
+  describe('a display manager that will not start again', () => {
+    it('keeps the GPU with the host and says plainly that the desktop did not come back', async () => {
+      const host = await suite.host({ desktop: { dm: { start: 'failed' } } });
+      await host.engine.detach(GPU, { owner: 'win10', handover: SETTINGS });
+      const attach = await host.engine.attach(GPU);
+      assert.deepEqual(driversOf(host), HOST_DRIVERS);
+      assert.equal(findVtconsole(host.sim.io, FBCON)?.bound, true, 'the text console is back to log in on');
+      assert.equal(
+        attach.steps[attach.steps.length - 1].note,
+        `systemd's start job for display-manager.service ended with result "failed", so the desktop did not come back although the GPU did: ` +
+          `see "systemctl status display-manager.service" for why`,
+      );
+      assert.equal(host.engine.records.load(GPU), undefined);
+    });
+  });
+
   describe('"module nvidia_drm is in use"', () => {
     it('stops the display manager and nvidia-persistenced, then unloads nvidia_drm, nvidia_modeset, nvidia_uvm before the group and nvidia after it', async () => {
       const host = await suite.host({ scenario: nvidiaDesktop(), desktop: NVIDIA_DESKTOP });
