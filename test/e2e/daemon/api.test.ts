@@ -289,6 +289,16 @@ describe('gpu-hookd D-Bus API (real daemon, real dbus-daemon, simulated seed hos
       assert.equal(props.LastError, err.text);
     });
 
+    it('setting a read-only property is refused by name, and the caller sees one sentence', async () => {
+      const set = dut
+        .connection()
+        .call(new dbus.Message({ destination: BUS_NAME, path: MANAGER_PATH, interface: PROPERTIES, member: 'Set', signature: 'ssv', body: [MANAGER_IFACE, 'Status', new dbus.Variant('s', 'x')] }));
+      const err = await callError(set);
+      assert.equal(err.name, 'org.freedesktop.DBus.Error.InvalidArgs');
+      assertOneSentence(err.text);
+      assert.equal((await manager()).Status, 'idle: 1 GPU on host drivers');
+    });
+
     it('a method the contract does not have, or wrong argument types, are refused by name', async () => {
       assert.equal((await callError(dut.call('Frobnicate'))).name, 'org.freedesktop.DBus.Error.UnknownMethod');
       assert.equal((await callError(dut.call('Detach', 'u', [1]))).name, 'org.freedesktop.DBus.Error.UnknownMethod');
