@@ -20,6 +20,7 @@ import { VFIO_DRIVER } from '../src/host/pci-device';
 import { gpuViability } from '../src/host/viability';
 import { loadScenario } from '../src/sim/scenarios';
 import { createSimHost, type SimHost } from '../src/sim/sim-host';
+import { median } from './bench-stats';
 
 const GOAL_CYCLE_MS = 15;
 const GOAL_PLANNING_MS = 20;
@@ -31,12 +32,6 @@ const SEED_FUNCTIONS: [string, string][] = [
   ['0000:01:00.2', 'xhci_hcd'],
   ['0000:01:00.3', 'nvidia-gpu'],
 ];
-
-function median(values: readonly number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
-}
 
 async function timed(work: () => Promise<unknown>): Promise<number> {
   const started = performance.now();

@@ -14,17 +14,12 @@ import { HOOKS_DIR, startLibvirt, type Libvirt } from '../test/support/libvirt-h
 import { safeDomainXml } from '../test/support/safe-domain';
 import { runCommand } from '../test/support/processes';
 import { GpuHost, HOOK_PATH, gpuMetadata } from '../test/e2e/libvirt/gpu-host';
+import { median } from './bench-stats';
 
 const GOAL_START_RATIO = 1.1;
 const GOAL_CALL_MS = 10;
 const EMPTY_HOOK = '#!/bin/bash\nexit 0\n';
 const HOOK_NAME = 'gpu-hookd';
-
-function median(values: readonly number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
-}
 
 function fmt(ms: number): string {
   return `${ms.toFixed(ms < 10 ? 2 : 1)} ms`;
