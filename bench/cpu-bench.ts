@@ -32,7 +32,7 @@ import { setSimThreadAffinity } from '../src/sim/thread-affinity';
 import { startPrivateSystemBus } from '../test/support/private-bus';
 import { spawnTracked, signalPid } from '../test/support/processes';
 import { buildTestDomainXml } from '../test/support/safe-domain';
-import { startSystemdStandin } from '../test/support/systemd-standin';
+import { startSystemdStandin } from '../src/sim/desktop/systemd-standin';
 import { qemuProcess, QEMU_PID } from '../test/integration/cpu/cpu-host';
 import { median } from './bench-stats';
 

@@ -19,9 +19,9 @@ import { hostServicesOn } from '../src/host/host-services';
 import { loadScenario } from '../src/sim/scenarios';
 import { createSimHost } from '../src/sim/sim-host';
 import { endSimProcess } from '../src/sim/sim-processes';
-import { startLogindStandin } from '../test/support/logind-standin';
+import { startLogindStandin } from '../src/sim/desktop/logind-standin';
 import { startPrivateSystemBus } from '../test/support/private-bus';
-import { startSystemdStandin } from '../test/support/systemd-standin';
+import { startSystemdStandin } from '../src/sim/desktop/systemd-standin';
 import { median } from './bench-stats';
 
 const GPU = '0000:01:00.0';

@@ -74,7 +74,7 @@ async function play(run: Running): Promise<void> {
   run.bus = startDemoBus(run.dir);
   const busAddress = await run.bus.address;
   assertNotCleaning(run);
-  run.desktop = startDemoDesktop(busAddress, run.bus.pid as number, scenario, run.host.root);
+  run.desktop = startDemoDesktop(busAddress, scenario, run.host.root);
   await run.desktop;
   const stateDir = path.join(run.dir, 'state');
   const configFile = path.join(run.dir, 'config.json');

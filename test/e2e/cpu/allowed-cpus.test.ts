@@ -10,7 +10,7 @@ import { systemdAllowedCpus } from '../../../src/cpu/systemd-allowed-cpus';
 import { SystemdManager } from '../../../src/host/systemd-manager';
 import { injectFault } from '../../../src/sim/faults';
 import { startPrivateSystemBus, type PrivateBus } from '../../support/private-bus';
-import { startSystemdStandin, type SystemdStandin } from '../../support/systemd-standin';
+import { startSystemdStandin, type SystemdStandin } from '../../../src/sim/desktop/systemd-standin';
 import { cpuHost, cpuKnobs, cpuRecords, domain, NO_CPU_WORK, type CpuHost } from '../../integration/cpu/cpu-host';
 
 const ISOLATE = { ...NO_CPU_WORK, isolateCpus: true, pin: 'auto' as const };

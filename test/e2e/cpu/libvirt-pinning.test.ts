@@ -17,7 +17,7 @@ import seed from '../../../src/sim/scenarios/seed';
 import { startLibvirt, type HookFile, type Libvirt } from '../../support/libvirt-harness';
 import { readFileOrUndefined, waitFor } from '../../support/processes';
 import { safeDomainXml } from '../../support/safe-domain';
-import { startSystemdStandin, type SystemdStandin } from '../../support/systemd-standin';
+import { startSystemdStandin, type SystemdStandin } from '../../../src/sim/desktop/systemd-standin';
 import { makeTempRoot } from '../../support/temp-root';
 import { DaemonUnderTest } from '../daemon/daemon-under-test';
 import { gpuHookdHookFiles, installHookConf } from '../libvirt/gpu-host';

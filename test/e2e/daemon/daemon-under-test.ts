@@ -15,7 +15,7 @@ import { createSimHost, type SimHost } from '../../../src/sim/sim-host';
 import { loadScenario } from '../../../src/sim/scenarios';
 import { snapshotHost, type HostSnapshot } from '../../../src/sim/snapshot';
 import { startPrivateSystemBus, type PrivateBus } from '../../support/private-bus';
-import { startSimulatedDesktop, type DesktopOptions, type SimulatedDesktop } from '../../integration/handover/simulated-desktop';
+import { startSimulatedDesktop, type DesktopOptions, type SimulatedDesktop } from '../../../src/sim/desktop/simulated-desktop';
 import { isRunning, readFileOrUndefined, signalPid, spawnTracked, waitFor } from '../../support/processes';
 
 const CHECKOUT = path.resolve(__dirname, '../../../..');

@@ -13,7 +13,7 @@ import type { PrivateBus } from '../../support/private-bus';
 import { spawnTracked } from '../../support/processes';
 import { assertHostRestored, journalFiles } from '../../integration/engine/sim-engine';
 import { driversOf, GPU, handoverSuite, HOST_DRIVERS, SEED_DM_PIDS, SETTINGS, simProcessRuns, TIMEOUTS, type HandoverHost } from './handover-host';
-import { DM_UNIT } from '../../integration/handover/simulated-desktop';
+import { DM_UNIT } from '../../../src/sim/desktop/simulated-desktop';
 
 const CHILD = path.join(__dirname, 'handover-child.js');
 

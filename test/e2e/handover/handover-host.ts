@@ -1,6 +1,6 @@
 // One simulated host with a desktop on it for a handover test: the scenario's tree in a temporary
-// root, the systemd and logind stand-ins on the private bus (simulated-desktop.ts), and an engine
-// whose systemd and logind clients talk to them over that bus.
+// root, the systemd and logind stand-ins on the private bus (src/sim/desktop/simulated-desktop.ts),
+// and an engine whose systemd and logind clients talk to them over that bus.
 
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -17,7 +17,7 @@ import seedFile from '../../../src/sim/scenarios/seed';
 import { createSimHost, type SimHost } from '../../../src/sim/sim-host';
 import { startPrivateSystemBus, type PrivateBus } from '../../support/private-bus';
 import { makeTempRoot } from '../../support/temp-root';
-import { startSimulatedDesktop, type DesktopOptions, type SimulatedDesktop } from '../../integration/handover/simulated-desktop';
+import { startSimulatedDesktop, type DesktopOptions, type SimulatedDesktop } from '../../../src/sim/desktop/simulated-desktop';
 
 export const GPU = '0000:01:00.0';
 export const GROUP = ['0000:01:00.0', '0000:01:00.1', '0000:01:00.2', '0000:01:00.3'];

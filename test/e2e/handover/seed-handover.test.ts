@@ -9,7 +9,7 @@ import { isModuleLoaded } from '../../../src/host/modules';
 import { snapshotHost } from '../../../src/sim/snapshot';
 import { assertHostRestored, journalFiles } from '../../integration/engine/sim-engine';
 import { holdDevice, type DeviceHolder } from './device-holder';
-import { DM_UNIT } from '../../integration/handover/simulated-desktop';
+import { DM_UNIT } from '../../../src/sim/desktop/simulated-desktop';
 import { driversOf, FBCON, GPU, GROUP, handoverSuite, HOST_DRIVERS, SEED_DM_PIDS, seedVariant, SETTINGS, simProcessRuns, type HandoverHost } from './handover-host';
 
 const ALL_VFIO = GROUP.map(() => 'vfio-pci');

@@ -7,9 +7,9 @@ import type * as dbus from 'dbus-next';
 import { BusCallError } from '../../../src/host/dbus-client';
 import { LogindSessions, SessionTimeoutError } from '../../../src/host/logind-sessions';
 import { SystemdManager, UnitJobError, UnitJobTimeoutError } from '../../../src/host/systemd-manager';
-import { startLogindStandin, type LogindStandin } from '../../support/logind-standin';
+import { startLogindStandin, type LogindStandin } from '../../../src/sim/desktop/logind-standin';
 import { startPrivateSystemBus, type PrivateBus } from '../../support/private-bus';
-import { startSystemdStandin, type SystemdStandin } from '../../support/systemd-standin';
+import { startSystemdStandin, type SystemdStandin } from '../../../src/sim/desktop/systemd-standin';
 
 describe('systemd manager client', function () {
   this.timeout(30_000);

@@ -15,7 +15,7 @@ import seedFile from '../../../src/sim/scenarios/seed';
 import { faultCounts, injectFault } from '../../../src/sim/faults';
 import { snapshotHost } from '../../../src/sim/snapshot';
 import { assertHostRestored } from '../../integration/engine/sim-engine';
-import { DM_UNIT } from '../../integration/handover/simulated-desktop';
+import { DM_UNIT } from '../../../src/sim/desktop/simulated-desktop';
 import { driversOf, FBCON, GPU, handoverSuite, HOST_DRIVERS, SETTINGS, simProcessRuns } from './handover-host';
 
 const registry = builtinStepRegistry();

@@ -6,7 +6,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { privateSystemBusConfig, startPrivateSystemBus, type PrivateBus } from '../../support/private-bus';
 import { isRunning, readFileOrUndefined, runCommand, type CommandResult } from '../../support/processes';
-import { startSystemdStandin, unitPath, type SystemdStandin } from '../../support/systemd-standin';
+import { startSystemdStandin, unitPath, type SystemdStandin } from '../../../src/sim/desktop/systemd-standin';
 import { GPUHOOKD_GROUP, ensureTestUsers, lookupUser, runAsUser, type UnixUser } from '../../support/test-users';
 
 function dbusSendArgs(bus: PrivateBus, dest: string, objectPath: string, method: string, ...args: string[]): string[] {

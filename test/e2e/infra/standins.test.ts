@@ -3,11 +3,11 @@
 
 import assert from 'node:assert/strict';
 import * as dbus from 'dbus-next';
-import { startLogindStandin, sessionPath, LOGIND_BUS_NAME, LOGIND_PATH, type LogindStandin } from '../../support/logind-standin';
+import { startLogindStandin, sessionPath, LOGIND_BUS_NAME, LOGIND_PATH, type LogindStandin } from '../../../src/sim/desktop/logind-standin';
 import { startPrivateSystemBus, type PrivateBus } from '../../support/private-bus';
 import { isRunning } from '../../support/processes';
-import { busLabelEscape } from '../../support/standin-channel';
-import { startSystemdStandin, unitPath, SYSTEMD_BUS_NAME, SYSTEMD_PATH, type SystemdStandin } from '../../support/systemd-standin';
+import { busLabelEscape } from '../../../src/sim/desktop/standin-channel';
+import { startSystemdStandin, unitPath, SYSTEMD_BUS_NAME, SYSTEMD_PATH, type SystemdStandin } from '../../../src/sim/desktop/systemd-standin';
 
 type Signal = unknown[];
 

@@ -1,14 +1,20 @@
-// The control channel between a test and a stand-in service (systemd, logind) that runs in its own
-// node process, so that it is a real, separate peer on the private bus. The test drives it with JSON
-// lines on the child's stdin; the child answers on stdout and also reports every D-Bus method call
-// it receives (sender, object, member, arguments), so tests assert on exactly what was sent.
-// The child ends itself when its stdin closes: a crashed test leaves no stand-in behind.
+// The control channel between the one who starts a stand-in service of the simulated host (systemd,
+// logind) and the stand-in, which runs in its own node process so that it is a real, separate peer
+// on the bus. The starter (a test, the demo) drives it with JSON lines on the child's stdin; the
+// child answers on stdout and also reports every D-Bus method call it receives (sender, object,
+// member, arguments), so tests assert on exactly what was sent. The child ends itself when its stdin
+// closes, in every phase: a starter that crashes leaves no stand-in behind.
 
-import { type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import * as readline from 'node:readline';
 import * as dbus from 'dbus-next';
-import { type PrivateBus } from './private-bus';
-import { spawnTracked } from './processes';
+
+/** The bus a stand-in joins: its address, and how to let the stand-in own its name there. */
+export interface StandinBus {
+  readonly address: string;
+  /** Installs a policy file (name ending in .conf) on the bus and makes the bus follow it. */
+  addPolicy(fileName: string, xml: string): Promise<void>;
+}
 
 /** One D-Bus method call as the stand-in received it; arguments as plain JSON (see toPlain). */
 export interface StandinCall {
@@ -50,9 +56,9 @@ export function toPlain(value: unknown): unknown {
   return value;
 }
 
-// ---- test side ----
+// ---- starter side ----
 
-/** The test's handle on one stand-in process; subclasses add the stand-in's own commands. */
+/** The starter's handle on one stand-in process; subclasses add the stand-in's own commands. */
 export class StandinProcess {
   private readonly received: StandinCall[] = [];
   private readonly waiters: { match: (c: StandinCall) => boolean; resolve: (c: StandinCall) => void }[] = [];
@@ -64,9 +70,9 @@ export class StandinProcess {
   private stderr = '';
 
   /** Starts `script` (a compiled stand-in) with the bus as its system bus; see ready(). */
-  constructor(script: string, bus: PrivateBus, readonly what: string) {
-    this.child = spawnTracked(process.execPath, ['--enable-source-maps', script], {
-      env: { ...process.env, ...bus.env },
+  constructor(script: string, bus: StandinBus, readonly what: string) {
+    this.child = spawn(process.execPath, ['--enable-source-maps', script], {
+      env: { ...process.env, DBUS_SYSTEM_BUS_ADDRESS: bus.address },
       stdio: ['pipe', 'pipe', 'pipe'],
     });
     this.child.stderr?.setEncoding('utf8').on('data', (d: string) => (this.stderr += d));
@@ -189,8 +195,8 @@ export class StandinProcess {
  * Installs the stand-in's policy for `busName` on the bus, starts it with `make`, then lets `setup`
  * script it; if any of that fails, the stand-in is stopped again.
  */
-export async function launchStandin<T extends StandinProcess>(bus: PrivateBus, busName: string, make: () => T, setup: (standin: T) => Promise<void>): Promise<T> {
-  await bus.addPolicy(`gpu-hookd-test-${busName}.conf`, standinPolicy(busName));
+export async function launchStandin<T extends StandinProcess>(bus: StandinBus, busName: string, make: () => T, setup: (standin: T) => Promise<void>): Promise<T> {
+  await bus.addPolicy(`gpu-hookd-standin-${busName}.conf`, standinPolicy(busName));
   const standin = make();
   try {
     await standin.ready();
@@ -210,7 +216,7 @@ export async function launchStandin<T extends StandinProcess>(bus: PrivateBus, b
  */
 export async function serveStandin(busName: string, setup: (bus: dbus.MessageBus) => Commands): Promise<void> {
   const address = process.env.DBUS_SYSTEM_BUS_ADDRESS;
-  if (!address) throw new Error('DBUS_SYSTEM_BUS_ADDRESS is not set: a stand-in only runs on a private test bus');
+  if (!address) throw new Error('DBUS_SYSTEM_BUS_ADDRESS is not set: a stand-in only runs on a private bus its starter names there');
   const bus = dbus.sessionBus({ busAddress: address });
   const send = (line: ChildLine): void => void process.stdout.write(JSON.stringify(line) + '\n');
   const rules: FailRule[] = [];
@@ -233,10 +239,7 @@ export async function serveStandin(busName: string, setup: (bus: dbus.MessageBus
     failNext: (rule: FailRule) => void rules.push({ ...rule }),
     ping: () => null,
   };
-  const reply = await bus.requestName(busName, dbus.NameFlag.DO_NOT_QUEUE);
-  if (reply !== dbus.RequestNameReply.PRIMARY_OWNER) throw new Error(`could not own ${busName} on ${address} (reply ${reply}): is another stand-in running?`);
-  send({ ready: true });
-
+  // Listening before taking the name: a starter gone while the bus is slow to answer ends us too.
   const input = readline.createInterface({ input: process.stdin });
   input.on('line', (text) => {
     const request = JSON.parse(text) as Request;
@@ -255,6 +258,10 @@ export async function serveStandin(busName: string, setup: (bus: dbus.MessageBus
     bus.disconnect();
     process.exit(0);
   });
+
+  const reply = await bus.requestName(busName, dbus.NameFlag.DO_NOT_QUEUE);
+  if (reply !== dbus.RequestNameReply.PRIMARY_OWNER) throw new Error(`could not own ${busName} on ${address} (reply ${reply}): is another stand-in running?`);
+  send({ ready: true });
 }
 
 /** The entry point of a stand-in script: any failure is printed and ends the child. */

@@ -1,4 +1,4 @@
-// A stand-in for systemd's manager on the private test bus, with systemd's real bus name, object
+// A stand-in for systemd's manager on the simulated host's bus, with systemd's real bus name, object
 // paths, interfaces and signatures, so that gpu-hookd's systemd client is tested against real D-Bus
 // messages. It runs as its own node process (this file is also its entry point). Tests script it:
 // which units exist and in which state, how long a job takes, jobs that never finish, failed jobs,
@@ -8,8 +8,7 @@
 // unit passes through activating/deactivating, and JobRemoved(id, job, unit, result) tells the end.
 
 import * as dbus from 'dbus-next';
-import { type PrivateBus } from './private-bus';
-import { StandinProcess, busLabelEscape, launchStandin, runStandinMain } from './standin-channel';
+import { StandinProcess, busLabelEscape, launchStandin, runStandinMain, type StandinBus } from './standin-channel';
 
 export const SYSTEMD_BUS_NAME = 'org.freedesktop.systemd1';
 export const SYSTEMD_PATH = '/org/freedesktop/systemd1';
@@ -71,7 +70,7 @@ export function jobPath(id: number): string {
 
 /** The systemd stand-in as the test sees it. */
 export class SystemdStandin extends StandinProcess {
-  constructor(bus: PrivateBus) {
+  constructor(bus: StandinBus) {
     super(__filename, bus, 'systemd');
   }
 
@@ -96,7 +95,7 @@ export interface SystemdStandinOptions {
 }
 
 /** Installs the stand-in's bus policy, starts it and creates its units. Stop it with stop(). */
-export function startSystemdStandin(bus: PrivateBus, options: SystemdStandinOptions = {}): Promise<SystemdStandin> {
+export function startSystemdStandin(bus: StandinBus, options: SystemdStandinOptions = {}): Promise<SystemdStandin> {
   const wanted = options.units ?? [];
   const units = [...DEFAULT_UNITS.filter((d) => !wanted.some((u) => u.name === d.name)), ...wanted];
   return launchStandin(bus, SYSTEMD_BUS_NAME, () => new SystemdStandin(bus), async (standin) => {

@@ -1,23 +1,23 @@
-// A simulated desktop for the single-GPU handover: the systemd and logind stand-ins on the private
-// bus, and a display manager whose processes live on the simulated host. When the stand-in's stop
-// job for the display manager starts, its processes (sddm and the Xorg holding /dev/dri/card0 on
+// A simulated desktop for the single-GPU handover: the systemd and logind stand-ins on the bus, and
+// a display manager whose processes live on the simulated host. When the stand-in's stop job for the
+// display manager starts, its processes (sddm and the Xorg holding /dev/dri/card0 on
 // the seed) exit from the simulated /proc, and only then does the job end (JobRemoved), as systemd
 // reports a stop once the unit's processes are gone; a start job brings them back first.
 //
-// The test scripts a job that never ends ('never') or fails through `dm`.
+// Its starter scripts a job that never ends ('never') or fails through `dm`.
 
 import * as dbus from 'dbus-next';
-import { endSimProcess, startSimProcess } from '../../../src/sim/sim-processes';
-import { startLogindStandin, type LogindStandin, type SessionSpec } from '../../support/logind-standin';
-import type { PrivateBus } from '../../support/private-bus';
-import { startSystemdStandin, SYSTEMD_BUS_NAME, SYSTEMD_PATH, type JobResult, type SystemdStandin, type UnitSpec } from '../../support/systemd-standin';
+import { endSimProcess, startSimProcess } from '../sim-processes';
+import { startLogindStandin, type LogindStandin, type SessionSpec } from './logind-standin';
+import type { StandinBus } from './standin-channel';
+import { startSystemdStandin, SYSTEMD_BUS_NAME, SYSTEMD_PATH, type JobResult, type SystemdStandin, type UnitSpec } from './systemd-standin';
 
 export const DM_UNIT = 'sddm.service';
 
 export interface DesktopOptions {
   /** The display manager's processes on the simulated host (seed: sddm 812, Xorg 845). */
   dmPids: number[];
-  /** How the display manager's jobs end; default "done". "never": the job runs until the test ends it. */
+  /** How the display manager's jobs end; default "done". "never": the job runs until its starter ends it. */
   dm?: { stop?: JobResult | 'never'; start?: JobResult | 'never' };
   /** More units (nvidia-persistenced.service), each with the simulated processes that end and start with it. */
   units?: (UnitSpec & { pids?: number[] })[];
@@ -36,7 +36,7 @@ interface ManagedUnit {
   jobs: { stop: JobResult | 'never'; start: JobResult | 'never' };
 }
 
-export async function startSimulatedDesktop(bus: PrivateBus, simRoot: string, opts: DesktopOptions): Promise<SimulatedDesktop> {
+export async function startSimulatedDesktop(bus: StandinBus, simRoot: string, opts: DesktopOptions): Promise<SimulatedDesktop> {
   const managed: ManagedUnit[] = [
     { name: DM_UNIT, pids: opts.dmPids, jobs: { stop: opts.dm?.stop ?? 'done', start: opts.dm?.start ?? 'done' } },
     ...(opts.units ?? []).map((u) => ({ name: u.name, pids: u.pids ?? [], jobs: { stop: 'done' as const, start: 'done' as const } })),
@@ -48,7 +48,7 @@ export async function startSimulatedDesktop(bus: PrivateBus, simRoot: string, op
   ];
   const systemd = await startSystemdStandin(bus, { units });
   const logind = await startLogindStandin(bus, { sessions: opts.sessions ?? [] });
-  const watcher = bus.connect();
+  const watcher = dbus.sessionBus({ busAddress: bus.address });
   const bridged: Promise<void>[] = [];
 
   const onJob = async (unitName: string): Promise<void> => {

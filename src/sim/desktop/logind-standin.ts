@@ -1,12 +1,11 @@
-// A stand-in for systemd-logind on the private test bus, with logind's real bus name, object paths,
+// A stand-in for systemd-logind on the simulated host's bus, with logind's real bus name, object paths,
 // interfaces and signatures: ListSessions, GetSession, TerminateSession, session objects with
 // Seat/Type/Class/State, and SessionNew/SessionRemoved. It runs as its own node process (this file is
 // also its entry point). Tests script it: which sessions exist, how long a session takes to close,
 // sessions that never close, D-Bus errors on chosen calls; it records every call with its arguments.
 
 import * as dbus from 'dbus-next';
-import { type PrivateBus } from './private-bus';
-import { StandinProcess, busLabelEscape, launchStandin, runStandinMain } from './standin-channel';
+import { StandinProcess, busLabelEscape, launchStandin, runStandinMain, type StandinBus } from './standin-channel';
 
 export const LOGIND_BUS_NAME = 'org.freedesktop.login1';
 export const LOGIND_PATH = '/org/freedesktop/login1';
@@ -45,7 +44,7 @@ export function sessionPath(id: string): string {
 
 /** The logind stand-in as the test sees it. */
 export class LogindStandin extends StandinProcess {
-  constructor(bus: PrivateBus) {
+  constructor(bus: StandinBus) {
     super(__filename, bus, 'logind');
   }
 
@@ -65,7 +64,7 @@ export interface LogindStandinOptions {
 }
 
 /** Installs the stand-in's bus policy, starts it and creates its sessions. Stop it with stop(). */
-export function startLogindStandin(bus: PrivateBus, options: LogindStandinOptions = {}): Promise<LogindStandin> {
+export function startLogindStandin(bus: StandinBus, options: LogindStandinOptions = {}): Promise<LogindStandin> {
   return launchStandin(bus, LOGIND_BUS_NAME, () => new LogindStandin(bus), async (standin) => {
     for (const session of options.sessions ?? []) await standin.setSession(session);
   });
