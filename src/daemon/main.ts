@@ -44,8 +44,26 @@ async function main(argv: string[]): Promise<number> {
   const notifier = createNotifier(process.env, { onError: (e) => log.warn({ event: 'sd-notify', err: e.message }, 'could not notify systemd') });
   if (!config.file.found) log.info({ event: 'config', path: config.file.path }, `no config file at ${config.file.path}: using defaults`);
 
+  // Signals are taken before anything starts: systemd may send SIGTERM at any time, and node's default
+  // would end the daemon mid-recovery or with its name owned. A stop asked for while starting waits
+  // for the start to finish, then stops as any other.
+  let daemon: RunningDaemon | undefined;
+  let stopAsked = false;
+  const stopRequested = new Promise<void>((resolve) => {
+    const request = (signal: string): void => {
+      if (stopAsked) return;
+      stopAsked = true;
+      const when = daemon ? 'stopping after the transition in flight, if any' : 'stopping as soon as the start has finished';
+      log.info({ event: 'signal', signal, starting: !daemon }, `${signal}: ${when}`);
+      resolve();
+    };
+    process.on('SIGTERM', () => request('SIGTERM'));
+    process.on('SIGINT', () => request('SIGINT'));
+  });
+  // A SIGHUP while starting needs nothing more: the file is read once more right after the start.
+  process.on('SIGHUP', () => daemon && reloadFromFile('SIGHUP'));
+
   let current = config;
-  let daemon: RunningDaemon;
   try {
     daemon = await startDaemon({
       root: config.host.root,
@@ -74,7 +92,7 @@ async function main(argv: string[]): Promise<number> {
 
   function applyConfig(next: ResolvedConfig): void {
     setLogLevel(log, next.log.level);
-    daemon.bus.access.setGroup(next.access.group);
+    daemon?.bus.access.setGroup(next.access.group);
     if (next.host.root !== config.host.root || next.bus.address !== config.bus.address || next.state.dir !== config.state.dir) {
       log.warn({ event: 'config' }, 'host.root, bus.address and state.dir take effect at the next start (systemctl restart gpu-hookd)');
     }
@@ -103,27 +121,16 @@ async function main(argv: string[]): Promise<number> {
   reloadFromFile('edited during start', true);
   const stopWatchdog = notifier.startWatchdog();
 
-  return new Promise<number>((resolve) => {
-    let stopping = false;
-    const stop = (signal: string): void => {
-      if (stopping) return;
-      stopping = true;
-      log.info({ event: 'signal', signal }, `${signal}: stopping after the transition in flight, if any`);
-      stopWatchdog();
-      void stopWatching()
-        .then(() => daemon.stop())
-        .then(
-          () => resolve(0),
-          (e: unknown) => {
-            log.error({ event: 'stop-failed', err: String(e) }, 'stopping failed');
-            resolve(1);
-          },
-        );
-    };
-    process.on('SIGTERM', () => stop('SIGTERM'));
-    process.on('SIGINT', () => stop('SIGINT'));
-    process.on('SIGHUP', () => reloadFromFile('SIGHUP'));
-  });
+  await stopRequested;
+  stopWatchdog();
+  try {
+    await stopWatching();
+    await daemon.stop();
+    return 0;
+  } catch (e) {
+    log.error({ event: 'stop-failed', err: String(e) }, `gpu-hookd could not stop cleanly: ${String(e)}`);
+    return 1;
+  }
 
   function reloadFromFile(why: string, onlyIfChanged = false): void {
     try {
