@@ -111,7 +111,7 @@ const parser = new XMLParser({
  * Throws UnsafeDomainError unless every PCI address in the domain (hostdevs, interfaces of type
  * hostdev) is absent from `pciDevicesDir`, and the domain holds no disk, filesystem or non-PCI host
  * device. Unparseable XML and an unreadable device listing are refused too: the check fails closed.
- * Returns the domain's name.
+ * Returns the domain's name as libvirt reads it (entities decoded: "a&amp;b" is the domain a&b).
  */
 export function assertDomainSafe(xml: string, pciDevicesDir = REAL_PCI_DEVICES_DIR): string {
   if (/<!DOCTYPE|<!ENTITY/i.test(xml)) throw new UnsafeDomainError('the test domain XML has a DOCTYPE or entity declaration: refusing to define it');
@@ -119,7 +119,7 @@ export function assertDomainSafe(xml: string, pciDevicesDir = REAL_PCI_DEVICES_D
   if (valid !== true) throw new UnsafeDomainError(`the test domain XML is malformed (line ${valid.err.line}: ${valid.err.msg}): refusing to define it`);
   const domain = (parser.parse(xml) as XmlNode).domain;
   if (!isNode(domain)) throw new UnsafeDomainError('the test domain XML has no <domain> root element: refusing to define it');
-  const name = typeof domain.name === 'string' ? domain.name.trim() : '';
+  const name = typeof domain.name === 'string' ? decodeXmlText(domain.name).trim() : '';
   if (!name) throw new UnsafeDomainError('the test domain XML has no <name>: refusing to define it');
   const present = existingPciAddresses(pciDevicesDir);
 
@@ -146,6 +146,21 @@ export function assertDomainSafe(xml: string, pciDevicesDir = REAL_PCI_DEVICES_D
     }
   }
   return name;
+}
+
+const PREDEFINED_ENTITIES: Record<string, string> = { amp: '&', lt: '<', gt: '>', quot: '"', apos: "'" };
+
+/**
+ * Text as an XML reader sees it: XML's five predefined entities and character references decoded.
+ * The parser keeps entities as written so that an encoded PCI address fails the numeric check.
+ */
+function decodeXmlText(text: string): string {
+  return text.replace(/&(?:#x([0-9A-Fa-f]+)|#([0-9]+)|(amp|lt|gt|quot|apos));/g, (reference, hex?: string, dec?: string, named?: string) => {
+    if (named !== undefined) return PREDEFINED_ENTITIES[named];
+    const codePoint = hex !== undefined ? parseInt(hex, 16) : parseInt(dec as string, 10);
+    if (codePoint > 0x10ffff) throw new UnsafeDomainError(`the test domain XML has ${reference}, which is no character: refusing to define it`);
+    return String.fromCodePoint(codePoint);
+  });
 }
 
 function sourceAddress(node: XmlNode): XmlNode {

@@ -80,6 +80,14 @@ describe('safe test domains', () => {
     assert.equal(assertDomainSafe(buildTestDomainXml({ name: 'gpuhookd-ok', hostdevs: [{ address: ABSENT_DEVICE }] })), 'gpuhookd-ok');
   });
 
+  it('returns the name as libvirt reads it, with entities and character references decoded', () => {
+    const named = (written: string): string => buildTestDomainXml({ name: 'gpuhookd-x' }).replace('<name>gpuhookd-x</name>', `<name>${written}</name>`);
+    assert.equal(assertDomainSafe(named('gpuhookd-a&amp;b')), 'gpuhookd-a&b');
+    assert.equal(assertDomainSafe(named('gpuhookd-&lt;&#38;&#x26;&gt;')), 'gpuhookd-<&&>');
+    assert.equal(assertDomainSafe(named('gpuhookd-&amp;lt;')), 'gpuhookd-&lt;', 'decoded once');
+    assert.throws(() => assertDomainSafe(named('gpuhookd-&#x110000;')), /&#x110000;, which is no character/);
+  });
+
   it('builds a small diskless TCG domain with optional metadata, hostdevs and cputune', () => {
     const xml = safeDomainXml({
       name: 'gpuhookd-built',
