@@ -23,15 +23,7 @@ async function childBlockedAt(sim: SimEngine, kind: 'detach' | 'attach', rule: n
   child.stderr?.setEncoding('utf8').on('data', (d: string) => (output += d));
   let exited = false;
   child.on('exit', () => (exited = true));
-  const blocked = (): boolean => {
-    try {
-      return faultCounts(sim.host.root).find((c) => c.id === rule)?.fired === 1;
-    } catch (e) {
-      // faultCounts reads faults.json without the simulator's lock: the child may be rewriting it.
-      if (e instanceof SyntaxError) return false;
-      throw e;
-    }
-  };
+  const blocked = (): boolean => faultCounts(sim.host.root).find((c) => c.id === rule)?.fired === 1;
   await waitUntil(() => blocked() || exited, 15_000);
   if (!blocked()) {
     if (child.pid !== undefined && !exited) process.kill(child.pid, 'SIGKILL');
