@@ -201,7 +201,13 @@ export const CONFIG_SCHEMA = {
     ),
     probeMs: milliseconds('How long to wait for a driver to bind a device after a probe request.', 5_000),
     devVfioMs: milliseconds('How long to wait for /dev/vfio/N to appear once IOMMU group N is on vfio-pci.', 5_000),
-    displayManagerStopMs: milliseconds('How long to wait for the display manager to stop and release the GPU.', 20_000),
+    displayManagerStopMs: milliseconds(
+      'How long each wait of a single-GPU handover on the desktop may take: a systemd job on a unit it stops or ' +
+        'starts (the display manager stopping and letting go of the GPU, its start job when the GPU comes back, ' +
+        'units such as nvidia-persistenced), a graphical session ending after TerminateSession, and the processes ' +
+        'holding the GPU exiting after SIGTERM.',
+      20_000,
+    ),
     hookCallMs: milliseconds(
       'How long the libvirt hook waits for the daemon\'s answer before it fails the VM\'s start.',
       120_000,
