@@ -7,16 +7,10 @@ import { prepareLabImage } from '../test/lab/runner/lab-image';
 import { BENCH_MACHINE } from '../test/lab/lab-scenarios';
 import type { BenchTimes } from '../test/lab/lab-job';
 import { GUEST_GPU, GUEST_GPU_AUDIO } from '../test/lab/runner/qemu-machine';
+import { median } from './bench-stats';
 
 const GOAL_RATIO = 1.25;
 const DEFAULT_ROUNDS = 10;
-
-export function median(values: readonly number[]): number {
-  if (values.length === 0) return NaN;
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
-}
 
 /** The floor of each round without the cost of starting its shell. */
 export function floorWithoutShell(floor: readonly number[], shellStart: readonly number[]): number[] {

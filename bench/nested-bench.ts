@@ -5,7 +5,7 @@
 
 import type { NestedResult } from '../test/lab/nested/nested-job';
 import { bootNested } from '../test/lab/nested/nested-scenario';
-import { median } from './lab-bench';
+import { median } from './bench-stats';
 
 const DEFAULT_BOOTS = 3;
 
