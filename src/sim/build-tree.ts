@@ -36,6 +36,7 @@ export function initialState(zeroDelays: boolean): SimState {
     drmMinors: {},
     offlineCpus: [],
     heldGroups: {},
+    unbindsWaiting: [],
   };
 }
 

@@ -4,7 +4,11 @@
 // Module loads and unloads match the pseudo path "modprobe" with value "<module>" or "-r <module>".
 
 import * as fs from 'node:fs';
-import { GroupHolder, readState, SimPaths, withLock, writeState } from './sim-state';
+import * as path from 'node:path';
+import { DEFAULT_HOLDER, groupsHeldBy, holdGroupAs, releaseHeldGroup } from './held-group-model';
+import { KernelContext, ScenarioIndex } from './kernel-context';
+import { readScenarioOf, readState, SimPaths, withLock, writeState } from './sim-state';
+import { Tree } from './tree';
 
 export const FAULT_ERRNOS = ['EBUSY', 'ENODEV', 'EINVAL', 'EACCES', 'ENOENT', 'EIO'] as const;
 export type FaultErrno = (typeof FAULT_ERRNOS)[number];
@@ -73,26 +77,35 @@ export function faultCounts(root: string): { id: number; matched: number; fired:
 }
 
 /**
- * Marks an IOMMU group as held open by a process (a running VM's QEMU): unbinding a member from
- * vfio-pci blocks until releaseGroup, and host drivers refuse its members with EBUSY.
+ * A process opens an IOMMU group (a running VM's QEMU): proc/<pid>/fd/<n> links to /dev/vfio/<group>
+ * (the scenario's process with that PID, or a new one named `comm`), host drivers refuse its members
+ * with EBUSY, and unbinding a member from vfio-pci waits until releaseGroup, then completes.
  */
-export function holdGroup(root: string, group: number | string, holder: GroupHolder = { pid: 4242, comm: 'qemu-system-x86' }): void {
-  const paths = new SimPaths(root);
-  requireSimRoot(paths);
-  withLock(paths, () => {
-    const state = readState(paths);
-    state.heldGroups[String(group)] = holder;
-    writeState(paths, state, state.pending.length > 0);
+export function holdGroup(root: string, group: number | string, holder: { pid: number; comm?: string } = DEFAULT_HOLDER): void {
+  changeKernel(root, (k) => holdGroupAs(k, String(group), holder));
+}
+
+/** The holder lets go (QEMU exits): unbinds that waited complete, leaving their functions with no driver. */
+export function releaseGroup(root: string, group: number | string): void {
+  changeKernel(root, (k) => releaseHeldGroup(k, String(group)));
+}
+
+/** A simulated process exits: the groups it held are released, as the kernel closes its files. */
+export function releaseGroupsOf(root: string, pid: number): void {
+  changeKernel(root, (k) => {
+    for (const group of groupsHeldBy(k, pid)) releaseHeldGroup(k, group);
   });
 }
 
-export function releaseGroup(root: string, group: number | string): void {
-  const paths = new SimPaths(root);
+/** One change to the simulated kernel from outside a write, under the host's lock. */
+function changeKernel(root: string, change: (k: KernelContext) => void): void {
+  const paths = new SimPaths(path.resolve(root));
   requireSimRoot(paths);
   withLock(paths, () => {
     const state = readState(paths);
-    delete state.heldGroups[String(group)];
-    writeState(paths, state, state.pending.length > 0);
+    const hadPending = state.pending.length > 0;
+    change(new KernelContext(new Tree(paths.root), new ScenarioIndex(readScenarioOf(paths)), state, Date.now()));
+    writeState(paths, state, hadPending);
   });
 }
 

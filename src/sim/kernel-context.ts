@@ -74,7 +74,7 @@ export class KernelContext {
   readonly scenario: Scenario;
   /** Probes queued by this operation: the caller arms timers for them. */
   readonly queued: PendingProbe[] = [];
-  /** True while the builder replays the boot state (aperture handover already happened). */
+  /** True while the builder replays the boot state: it writes the consoles from the scenario afterwards. */
   booting = false;
 
   constructor(

@@ -20,8 +20,14 @@ const CPU_ONLINE = /^sys\/devices\/system\/cpu\/cpu(\d+)\/online$/;
 const GOVERNOR = /^sys\/devices\/system\/cpu\/cpu(\d+)\/cpufreq\/scaling_governor$/;
 const IRQ_AFFINITY = /^proc\/irq\/(\d+)\/smp_affinity_list$/;
 
+/** The PCI device and attribute a path names ("driver_override", "driver/unbind"), or null. */
+export function deviceAttributeOf(rel: string): { address: string; attr: string } | null {
+  const m = DEVICE_ATTR.exec(rel);
+  return m ? { address: m[1], attr: m[2] } : null;
+}
+
 /** sysfs_streq: the value with one trailing newline ignored. */
-function stripNewline(value: string): string {
+export function stripNewline(value: string): string {
   return value.endsWith('\n') ? value.slice(0, -1) : value;
 }
 
@@ -29,7 +35,8 @@ export function applyWrite(k: KernelContext, rel: string, value: string): void {
   let m: RegExpExecArray | null;
   if (rel === 'sys/bus/pci/drivers_probe') return driversProbe(k, stripNewline(value));
   if ((m = DRIVER_ATTR.exec(rel))) return driverAttr(k, m[1], m[2], value);
-  if ((m = DEVICE_ATTR.exec(rel))) return deviceAttr(k, m[1], m[2], value);
+  const attribute = deviceAttributeOf(rel);
+  if (attribute) return deviceAttr(k, attribute.address, attribute.attr, value);
   if ((m = VTCON_BIND.exec(rel))) return writeVtconBind(k, Number(m[1]), value);
   if ((m = PLATFORM_DRIVER.exec(rel))) return writePlatformDriver(k, m[1], m[2] as 'bind' | 'unbind', value);
   if ((m = CPU_ONLINE.exec(rel))) return writeCpuOnline(k, Number(m[1]), value);
@@ -65,7 +72,8 @@ function deviceAttr(k: KernelContext, address: string, attr: string, value: stri
   const viaDriver = /^driver\/(bind|unbind|new_id|remove_id)$/.exec(attr);
   if (viaDriver) {
     const driver = k.state.drivers[address];
-    if (driver === undefined) throw new KernelError('ENOENT', `${address} has no driver link`);
+    // An unbind waiting for a held group has already taken the driver link away.
+    if (driver === undefined || k.state.unbindsWaiting.includes(address)) throw new KernelError('ENOENT', `${address} has no driver link`);
     return driverAttr(k, driver, viaDriver[1], value);
   }
   requireFile(k, `${k.deviceDir(address)}/${attr}`);

@@ -1,10 +1,11 @@
 // The simulator's command line, for the demo and for trying things by hand:
 //   node dist/src/sim/main.js create <scenario|file.json> <dir> [--zero-delays]
 //   node dist/src/sim/main.js snapshot <dir>
+//   node dist/src/sim/main.js reboot <dir>
 //   node dist/src/sim/main.js scenarios
 
 import { openHostIO } from '../host/open-host-io';
-import { createSimHost } from './sim-host';
+import { createSimHost, rebootSimHost } from './sim-host';
 import { builtinScenarioNames, loadScenario } from './scenarios';
 import { snapshotHost } from './snapshot';
 import { MARKER_DIR } from './sim-state';
@@ -13,6 +14,7 @@ import * as path from 'node:path';
 
 const USAGE = `usage: node dist/src/sim/main.js create <scenario|file.json> <dir> [--zero-delays]
        node dist/src/sim/main.js snapshot <dir>
+       node dist/src/sim/main.js reboot <dir>
        node dist/src/sim/main.js scenarios`;
 
 export async function main(argv: string[]): Promise<number> {
@@ -36,6 +38,12 @@ export async function main(argv: string[]): Promise<number> {
         return 1;
       }
       console.log(JSON.stringify(snapshotHost(openHostIO(args[0])), null, 2));
+      return 0;
+    }
+    case 'reboot': {
+      if (args.length !== 1) return usage('reboot needs a directory');
+      rebootSimHost(args[0]);
+      console.log(`simulated host in ${args[0]} rebooted: boot_id ${openHostIO(args[0]).readText('proc/sys/kernel/random/boot_id')}`);
       return 0;
     }
     case 'scenarios':

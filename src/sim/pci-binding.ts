@@ -1,6 +1,6 @@
 // Binding and unbinding PCI devices, and what each kind of driver does when it binds: vfio-pci
-// opens /dev/vfio/<group> and claims the boot VGA's aperture, a DRM driver creates /dev/dri nodes
-// and maybe a framebuffer. Matching follows pci_match_device: a driver_override names the only
+// opens /dev/vfio/<group> and claims the boot VGA's aperture, a DRM driver creates /dev/dri nodes,
+// maybe a framebuffer, and (upstream ones) claims the aperture too. Matching follows pci_match_device: a driver_override names the only
 // driver that may bind (whatever its id table says); otherwise dynamic ids, then the static table.
 
 import { addFramebuffer, removeFirmwareFb, removeFramebuffersOf } from './console-model';
@@ -60,7 +60,8 @@ export function bind(k: KernelContext, dev: PciDeviceSpec, driver: string): void
   if (driver === VFIO_PCI && dev.iommuGroup !== null) k.tree.file(vfioGroupNode(dev.iommuGroup), '');
   if (drm) createDrmNodes(k, dev, drm);
   if (drm?.fbdev) addFramebuffer(k, drm.fbName, dev.address, dir);
-  if ((driver === VFIO_PCI || drm) && dev.bootVga && !k.booting) removeFirmwareFb(k);
+  // Scenario validation keeps boot states where this already happened from listing the device.
+  if (dev.bootVga && (driver === VFIO_PCI || drm?.removesFirmwareFb)) removeFirmwareFb(k);
 }
 
 /** A DRM driver drives display devices only (virtio-pci also binds 9p and net functions). */

@@ -14,6 +14,7 @@ import {
   ProcessSpec,
   Scenario,
 } from './scenario';
+import { VFIO_PCI } from './pci-binding';
 import { parseIdPattern } from './pci-id-match';
 
 export class ScenarioError extends Error {
@@ -247,8 +248,14 @@ function readDriver(d: Fields): DriverSpec {
   let drm: DriverSpec['drm'] = null;
   if (d.has('drm')) {
     const r = d.child('drm');
-    r.onlyKeys(['fbdev', 'fbName', 'renderNode']);
-    drm = { fbdev: r.bool('fbdev', true), fbName: r.string('fbName', `${name}drmfb`), renderNode: r.bool('renderNode', true) };
+    r.onlyKeys(['fbdev', 'fbName', 'renderNode', 'removesFirmwareFb']);
+    const fbdev = r.bool('fbdev', true);
+    drm = {
+      fbdev,
+      fbName: r.string('fbName', `${name}drmfb`),
+      renderNode: r.bool('renderNode', true),
+      removesFirmwareFb: r.bool('removesFirmwareFb', fbdev),
+    };
   }
   return { name, ids, probeDelayMs: d.int('probeDelayMs', 0, 60_000, 0), drm };
 }
@@ -398,6 +405,16 @@ function checkAgreement(s: Scenario, f: Fields): void {
   const bootVga = s.devices.find((d) => d.bootVga);
   const fw = s.firmwareFramebuffer;
   if (fw.kind !== 'none' && !bootVga) f.fail('firmwareFramebuffer', 'needs a device marked bootVga (the firmware scans out of it)');
+  const claimer = bootVga?.driver ?? null;
+  const claims = claimer === VFIO_PCI || driverNames.get(claimer ?? '')?.drivers.find((x) => x.name === claimer)?.drm?.removesFirmwareFb;
+  if (fw.state !== 'removed' && claimer !== null && claims) {
+    f.fail(
+      'firmwareFramebuffer.state',
+      `is "${fw.state}", but ${claimer} bound to the boot VGA ${bootVga?.address} at boot, and a 6.x kernel then removes ${fw.kind}.0 ` +
+        '(sysfb is disabled when a driver claims the boot display): use "removed", or set drm.removesFirmwareFb to false ' +
+        'for a driver that leaves firmware framebuffers alone (the proprietary nvidia driver)',
+    );
+  }
   const fbAtBoot =
     fw.state === 'bound-with-fb' ||
     s.devices.some((d) => d.driver !== null && driverNames.get(d.driver)?.drivers.find((x) => x.name === d.driver)?.drm?.fbdev);

@@ -7,8 +7,9 @@ export type FirmwareFramebufferKind = 'efi-framebuffer' | 'simple-framebuffer' |
 /**
  * How the firmware framebuffer's platform device stands at boot:
  * "bound-with-fb": bound to its driver and scanning out (fb "EFI VGA"); "bound": bound but a DRM
- * driver took the screen over; "unbound": device present, no driver; "removed": the kernel already
- * removed the device (a DRM driver or vfio-pci claimed the boot VGA's aperture).
+ * driver that leaves firmware framebuffers alone took the screen over; "unbound": device present,
+ * no driver; "removed": the kernel already removed the device (a DRM driver or vfio-pci claimed the
+ * boot VGA's aperture at boot, as every upstream DRM driver does).
  */
 export type FirmwareFramebufferState = 'bound-with-fb' | 'bound' | 'unbound' | 'removed';
 
@@ -23,6 +24,12 @@ export interface DrmSpec {
    * (bochs-drm, ast) do not.
    */
   renderNode: boolean;
+  /**
+   * Binding the boot VGA removes the firmware framebuffer's platform device (the driver calls
+   * aperture_remove_conflicting_pci_devices, which disables sysfb). Every upstream DRM driver does;
+   * the proprietary nvidia driver without fbdev does not (why hook scripts unbind efifb by hand).
+   */
+  removesFirmwareFb: boolean;
 }
 
 export interface DriverSpec {
@@ -152,7 +159,7 @@ export interface ScenarioFile {
     deps?: string[];
     softdepsPost?: string[];
     refcnt?: number;
-    drivers?: { name: string; ids?: string[]; probeDelayMs?: number; drm?: { fbdev?: boolean; fbName?: string; renderNode?: boolean } }[];
+    drivers?: { name: string; ids?: string[]; probeDelayMs?: number; drm?: { fbdev?: boolean; fbName?: string; renderNode?: boolean; removesFirmwareFb?: boolean } }[];
   }[];
   devices: {
     address: string;

@@ -19,7 +19,8 @@ import {
 import { KernelContext, KernelError, ProbeFaults, ScenarioIndex } from './kernel-context';
 import { applyWrite } from './kernel-writes';
 import { loadModule, unloadModule } from './module-model';
-import { settleProbes, VFIO_PCI } from './pci-binding';
+import { settleProbes } from './pci-binding';
+import { groupHeld, lockedWrite, startHeldUnbind, unbindWaiting } from './held-group-model';
 import { FaultEffect, MODPROBE_PATH, takeFaults } from './faults';
 import { Scenario } from './scenario';
 import { PendingProbe, readScenarioOf, SimPaths, SimState, withLock, writeState } from './sim-state';
@@ -32,7 +33,8 @@ class InjectedFailure extends Error {
 }
 import { Tree } from './tree';
 
-const HELD_GROUP_POLL_MS = 5;
+/** How often a write waiting for a device's lock looks again. */
+const DEVICE_LOCK_POLL_MS = 5;
 /** The longest a Node timer can wait; "blocks forever" re-arms it so the process stays alive as a blocked write would keep it. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
@@ -125,14 +127,17 @@ export class SimHostIO extends SysfsHostIO {
   }
 
   /**
-   * One write or module operation: fault rules are taken once; a blocking rule or a held group makes
-   * it wait outside the lock; then the emulator applies it. The common case takes the lock once.
+   * One write or module operation: fault rules are taken once; a blocking rule, or a device whose
+   * unbind waits for a held group (see held-group-model.ts), makes it wait outside the lock; then the
+   * emulator applies it. The common case takes the lock once.
    */
   private async run(rel: string, value: string, apply: (k: KernelContext) => void): Promise<void> {
     let effects: FaultEffect[] | undefined;
     let blocked = false;
+    // The kernel already decided this write's outcome (an unbind that waits for its group): it returns once that is done.
+    let decided = false;
     for (;;) {
-      const step = withLock(this.paths, (): 'blocked' | 'held' | 'done' => {
+      const step = withLock(this.paths, (): 'blocked' | 'waiting' | 'done' => {
         if (effects === undefined) {
           effects = takeFaults(this.paths, rel, value);
           const failure = effects.find((e) => e.kind === 'fail');
@@ -140,7 +145,18 @@ export class SimHostIO extends SysfsHostIO {
         }
         if (!blocked && effects.some((e) => e.kind === 'block')) return 'blocked';
         return this.mutateLocked((k) => {
-          if (heldGroupBlocking(k.state, k.scenario, rel, value)) return 'held';
+          const locked = rel === MODPROBE_PATH ? undefined : lockedWrite(k, rel, value);
+          if (locked && unbindWaiting(k, locked.address)) {
+            // A second unbind from vfio-pci passed the kernel's "bound to this driver?" check before the lock.
+            decided ||= locked.vfioUnbind;
+            return 'waiting';
+          }
+          if (decided) return 'done';
+          if (locked?.vfioUnbind && groupHeld(k, locked.address)) {
+            startHeldUnbind(k, locked.address);
+            decided = true;
+            return 'waiting';
+          }
           apply(k);
           return 'done';
         }, probeFaults(effects));
@@ -150,7 +166,7 @@ export class SimHostIO extends SysfsHostIO {
         await this.blockAsTold(effects ?? []);
         blocked = true;
       } else {
-        await this.sleep(HELD_GROUP_POLL_MS);
+        await this.sleep(DEVICE_LOCK_POLL_MS);
       }
     }
   }
@@ -219,16 +235,4 @@ function probeFaults(effects: FaultEffect[]): ProbeFaults | undefined {
   const refusals = effects.filter((e): e is Extract<FaultEffect, { kind: 'no-bind' }> => e.kind === 'no-bind');
   if (refusals.length === 0) return undefined;
   return { refuses: (driver) => refusals.some((r) => r.driver === undefined || r.driver === driver) };
-}
-
-function heldGroupBlocking(state: SimState, scenario: Scenario, rel: string, value: string): boolean {
-  if (Object.keys(state.heldGroups).length === 0) return false;
-  const address = value.replace(/\n$/, '');
-  const viaDevice = /^sys\/bus\/pci\/devices\/([^/]+)\/driver\/unbind$/.exec(rel);
-  const isVfioUnbind =
-    (rel === `sys/bus/pci/drivers/${VFIO_PCI}/unbind` || (viaDevice !== null && viaDevice[1] === address)) &&
-    state.drivers[address] === VFIO_PCI;
-  if (!isVfioUnbind) return false;
-  const group = scenario.devices.find((d) => d.address === address)?.iommuGroup;
-  return group !== null && group !== undefined && state.heldGroups[String(group)] !== undefined;
 }

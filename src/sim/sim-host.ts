@@ -1,11 +1,12 @@
-// Creating a simulated host: a directory holding the scenario's tree, and a SimHostIO on it.
+// Creating a simulated host: a directory holding the scenario's tree, and a SimHostIO on it; and
+// rebooting one, for tests that need state left from an earlier boot.
 
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { buildTree } from './build-tree';
 import { Scenario } from './scenario';
-import { MARKER_DIR } from './sim-state';
+import { MARKER_DIR, readScenarioOf, readState, SimPaths, withLock } from './sim-state';
 import { SimHostIO } from './sim-host-io';
 
 export interface SimHost {
@@ -49,6 +50,27 @@ export async function createSimHost(scenario: Scenario, options: SimHostOptions 
       removeTree(root, created);
     },
   };
+}
+
+/** What a reboot starts afresh: sysfs, procfs, devtmpfs and the /run tmpfs. */
+const VOLATILE_DIRS = ['sys', 'proc', 'dev', 'run'];
+
+/**
+ * Reboots the simulated host in `root`: a new boot_id, and modules, drivers, consoles and processes as
+ * its scenario boots them; held groups, waiting unbinds, queued probes and everything under run/ are
+ * gone. Other files under the root (a state directory in var/) and fault rules stay. SimHostIO
+ * objects on the root, in any process, see the new boot.
+ */
+export function rebootSimHost(root: string): void {
+  const paths = new SimPaths(path.resolve(root));
+  if (!fs.existsSync(paths.state)) throw new Error(`refusing to reboot ${root}: it is not a simulated host (no ${paths.state})`);
+  withLock(paths, () => {
+    const scenario = readScenarioOf(paths);
+    const { zeroDelays } = readState(paths);
+    for (const dir of VOLATILE_DIRS) fs.rmSync(path.join(paths.root, dir), { recursive: true, force: true });
+    fs.rmSync(paths.pendingFlag, { force: true });
+    buildTree(paths.root, scenario, zeroDelays);
+  });
 }
 
 /** Removes a simulated tree; refuses any directory that does not carry the simulator's marker. */

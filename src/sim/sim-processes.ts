@@ -1,13 +1,15 @@
 // Processes on a simulated host. A scenario's processes are proc/<pid> directories with comm and fd
-// links written from the scenario (build-tree.ts); they "exit" when their directory goes and "start"
-// again when it is rewritten from the scenario (a stand-in display manager's unit stopping and
-// starting). A real process of a test can be adopted: proc/<pid> then is a symlink to the real
-// /proc/<pid>, so a scan reads the process's real fd links, which name files below the simulated
-// root (<root>/dev/dri/card0), exactly as a chrooted reader of the real /proc would.
+// links written from the scenario (build-tree.ts); they "exit" when their directory goes, releasing
+// the IOMMU groups they held (holdGroup) as the kernel closes their files, and "start" again when it
+// is rewritten from the scenario (a stand-in display manager's unit stopping and starting). A real
+// process of a test can be adopted: proc/<pid> then is a symlink to the real /proc/<pid>, so a scan
+// reads the process's real fd links, which name files below the simulated root
+// (<root>/dev/dri/card0), exactly as a chrooted reader of the real /proc would.
 
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { writeProcess } from './build-tree';
+import { releaseGroupsOf } from './faults';
 import { readScenarioOf, SimPaths } from './sim-state';
 import { Tree } from './tree';
 
@@ -44,10 +46,11 @@ export function adoptProcess(root: string, pid: number): void {
   tree.rawLink(`proc/${pid}`, adoptedTarget(pid));
 }
 
-/** A scenario process exits (its proc entry goes); an adopted process is only forgotten. */
+/** A scenario process exits (its proc entry goes, the groups it held are released); an adopted process is only forgotten. */
 export function endSimProcess(root: string, pid: number): void {
   checkPid(pid);
   simRoot(root).tree.remove(`proc/${pid}`);
+  releaseGroupsOf(root, pid);
 }
 
 /** A scenario process starts again with the PID, comm and open files its scenario gives it. */
@@ -74,4 +77,5 @@ export function signalSimProcess(root: string, pid: number, signal: 'SIGTERM' | 
     throw Object.assign(new Error(`no process ${pid} on the simulated host`), { code: 'ESRCH' });
   }
   tree.remove(`proc/${pid}`);
+  releaseGroupsOf(root, pid);
 }

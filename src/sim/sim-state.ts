@@ -31,9 +31,13 @@ export interface Vtconsole {
   bound: boolean;
 }
 
+/** A process holding an IOMMU group open (a VM's QEMU): proc/<pid>/fd/<fd> links to /dev/vfio/<group>. */
 export interface GroupHolder {
   pid: number;
   comm: string;
+  fd: number;
+  /** holdGroup made the process up (it exits when it lets go); false for a process already there. */
+  ownProcess: boolean;
 }
 
 export interface SimState {
@@ -62,6 +66,11 @@ export interface SimState {
   offlineCpus: number[];
   /** IOMMU groups held open by a process (a VM's QEMU). */
   heldGroups: Record<string, GroupHolder>;
+  /**
+   * PCI addresses whose unbind from vfio-pci waits for their group's holder: the driver links are
+   * gone, `drivers` still names vfio-pci, and writes that need the device's lock wait.
+   */
+  unbindsWaiting: string[];
 }
 
 export class SimPaths {

@@ -76,6 +76,20 @@ export class Tree {
     }
   }
 
+  read(rel: string): string {
+    return fs.readFileSync(this.abs(rel), 'utf8');
+  }
+
+  /** Names in a directory; none when it does not exist. */
+  entries(rel: string): string[] {
+    try {
+      return fs.readdirSync(this.abs(rel));
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return [];
+      throw e;
+    }
+  }
+
   exists(rel: string): boolean {
     return fs.existsSync(this.abs(rel));
   }

@@ -1,7 +1,8 @@
 // The seed's host: the machine the original passthrough guide was written on. An 8-core/16-thread
 // desktop whose only GPU, an RTX 2060 with four functions (VGA, HDMI audio, USB-C xHCI, USB-C UCSI),
 // sits in one IOMMU group behind its root port and drives the console (boot VGA, nouveau, fbcon).
-// The firmware's efifb device is still bound, its screen handed over to nouveau, as the guides see it.
+// The firmware booted it on efifb; nouveau, binding the boot VGA, removed efi-framebuffer.0 as every
+// 6.x kernel does (sysfb disabled), so fbcon sits on nouveaudrmfb and there is no efifb to unbind.
 
 import { ScenarioFile } from '../scenario';
 
@@ -45,7 +46,7 @@ export default {
     { address: '0000:00:1f.4', vendor: '8086', device: 'a323', class: '0c0500', iommuGroup: 10, driver: 'i801_smbus', irq: 16, label: 'Cannon Lake PCH SMBus' },
     { address: '0000:00:1f.6', vendor: '8086', device: '15bc', class: '020000', iommuGroup: 11, driver: 'e1000e', irq: 133, label: 'Ethernet I219-V' },
   ],
-  firmwareFramebuffer: { kind: 'efi-framebuffer', state: 'bound' },
+  firmwareFramebuffer: { kind: 'efi-framebuffer', state: 'removed' },
   consoles: { fbcon: true, vtconsoles: ['(S) dummy device', '(M) frame buffer device'] },
   processes: [
     { pid: 1, comm: 'systemd', cmdline: ['/sbin/init'] },

@@ -15,7 +15,7 @@ export default {
     { name: 'drm' },
     { name: 'drm_kms_helper', deps: ['drm'] },
     { name: 'i915', deps: ['drm_kms_helper', 'drm'], drivers: [{ name: 'i915', ids: ['8086:4680', '8086:4690'], drm: { fbdev: true, fbName: 'i915drmfb', renderNode: true } }] },
-    { name: 'nvidia', drivers: [{ name: 'nvidia', ids: ['10de:*:03'], drm: { fbdev: false, renderNode: true } }] },
+    { name: 'nvidia', drivers: [{ name: 'nvidia', ids: ['10de:*:03'], drm: { fbdev: false, renderNode: true, removesFirmwareFb: false } }] },
     { name: 'nvidia_modeset', deps: ['nvidia'] },
     { name: 'nvidia_uvm', deps: ['nvidia'] },
     { name: 'nvidia_drm', deps: ['nvidia_modeset', 'drm_kms_helper', 'drm'] },

@@ -100,17 +100,18 @@ describe('engine with writes that block or drivers that will not bind', () => {
     assertHostRestored(snapshotHost(sim.host.io), before);
   });
 
-  it('an attach while a VM still holds the group times out and leaves the GPU on vfio-pci', async () => {
+  it('an attach while a VM still holds the group is refused before any write and leaves the GPU on vfio-pci', async () => {
     sim = await simEngine('seed', { timeouts: { writeMs: 200 } });
     await sim.engine.detach(GPU);
     const before = snapshotHost(sim.host.io);
     holdGroup(sim.host.root, 13);
     const e = await failure(sim.engine.attach(GPU));
-    releaseGroup(sim.host.root, 13);
-    assert.equal(e.code, 'Timeout');
-    assert.match(e.message, /failed at 'unbind 0000:01:00\.0 from vfio-pci'/);
-    assertHostRestored(snapshotHost(sim.host.io), before);
+    assert.equal(e.code, 'Busy');
+    assert.match(e.message, /^attach of 0000:01:00\.0 refused before any change: device still in use by 4242\/qemu-system-x86 \(it holds \/dev\/vfio\/13\)/);
+    assert.deepEqual(snapshotHost(sim.host.io), before);
     assert.ok(sim.engine.records.load(GPU), 'the record stays for the next attach');
+    releaseGroup(sim.host.root, 13);
+    await sim.engine.attach(GPU);
   });
 
   it('an attach whose host driver will not bind fails at the verified probe and goes back to vfio-pci', async () => {

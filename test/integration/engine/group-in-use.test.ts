@@ -7,7 +7,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { EngineError } from '../../../src/engine/engine-error';
 import type { HostIO } from '../../../src/host/host-io';
-import { holdGroup, releaseGroup } from '../../../src/sim/faults';
+import { holdGroup, injectFault, releaseGroup } from '../../../src/sim/faults';
 import { snapshotHost } from '../../../src/sim/snapshot';
 import { assertHostRestored, simEngine, type SimEngine } from './sim-engine';
 
@@ -86,8 +86,7 @@ describe('engine: attach while a process holds the vfio group', () => {
           // The VM starts between the engine's look and its first unbind from vfio-pci.
           if (!opened && rel === 'sys/bus/pci/drivers/vfio-pci/unbind' && sim) {
             opened = true;
-            qemuHoldsGroup(sim.host.root);
-            holdGroup(sim.host.root, GROUP);
+            holdGroup(sim.host.root, GROUP, QEMU);
           }
           return io.write(rel, value, options);
         };
@@ -97,19 +96,19 @@ describe('engine: attach while a process holds the vfio group', () => {
     await sim.engine.detach(GPU);
     const e = await failure(sim.engine.attach(GPU));
     releaseGroup(sim.host.root, GROUP);
-    assert.equal(e.code, 'Timeout');
+    // The kernel holds the device's lock while the unbind waits, so the rollback's driver_override write waits too.
+    assert.equal(e.code, 'Failed');
     assert.match(
       e.message,
-      /^attach of 0000:01:00\.0 failed at 'unbind 0000:01:00\.0 from vfio-pci': writing .* did not return within 200 ms: .*; device still in use by 2817\/qemu-system-x86 \(it holds \/dev\/vfio\/13\);/,
+      /^attach of 0000:01:00\.0 failed at 'unbind 0000:01:00\.0 from vfio-pci': writing .* did not return within 200 ms: .*; device still in use by 2817\/qemu-system-x86 \(it holds \/dev\/vfio\/13\); rolling back then failed too/,
     );
   });
 
   it('a timed-out write with no holder to name says nothing of one', async () => {
     sim = await simEngine('seed', { timeouts: { writeMs: 200 } });
     await sim.engine.detach(GPU);
-    holdGroup(sim.host.root, GROUP);
+    injectFault(sim.host.root, { path: 'sys/bus/pci/drivers/vfio-pci/unbind', effect: { kind: 'block' } });
     const e = await failure(sim.engine.attach(GPU));
-    releaseGroup(sim.host.root, GROUP);
     assert.equal(e.code, 'Timeout');
     assert.doesNotMatch(e.message, /in use by/);
   });

@@ -94,10 +94,8 @@ describe('kernel emulator rules (seed host)', function () {
       assert.deepEqual(s.drm, []);
       assert.deepEqual(s.framebuffers, []);
       assert.deepEqual(s.vtconsoles, [{ name: '(S) dummy device', bind: true }]);
-      assert.deepEqual(s.platformFramebuffers, [{ device: 'efi-framebuffer.0', driver: 'efi-framebuffer' }], 'efifb stays until the aperture is claimed');
       await io.write('sys/bus/pci/drivers/nouveau/bind', GPU);
       assert.deepEqual(snapshotHost(io).drm, [`pci-${GPU}-card`, `pci-${GPU}-render`]);
-      assert.deepEqual(snapshotHost(io).platformFramebuffers, [], 'a DRM driver taking the boot VGA removes the firmware framebuffer');
     });
   });
 

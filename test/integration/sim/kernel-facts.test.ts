@@ -9,6 +9,9 @@ import { loadScenario } from '../../../src/sim/scenarios';
 import { createSimHost, SimHost } from '../../../src/sim/sim-host';
 import { holdGroup, releaseGroup } from '../../../src/sim/faults';
 import { snapshotHost } from '../../../src/sim/snapshot';
+import { SimHostIO } from '../../../src/sim/sim-host-io';
+import { signalSimProcess } from '../../../src/sim/sim-processes';
+import { processesHolding, vfioGroupHolders } from '../../../src/host/file-holders';
 import { consoleDump, ovmfEfifb, pciDump, seabiosBochs } from './lab-guest';
 
 const GPU = '0000:01:00.0';
@@ -213,7 +216,30 @@ describe('the simulated kernel behaves as the lab\'s real 6.1 kernel did', funct
     });
   });
 
-  describe('a group held by a VM (KERNEL-FACTS, nested/)', () => {
+  describe('a DRM driver claiming the boot VGA (aperture_remove_conflicting_pci_devices, sysfb disabled)', () => {
+    it('removes efi-framebuffer.0 even when efifb was unbound from it first', async () => {
+      host = await createSimHost(parseScenario(ovmfEfifb, 'ovmf'), { zeroDelays: true });
+      const { io } = host;
+      await io.write('sys/bus/platform/drivers/efi-framebuffer/unbind', 'efi-framebuffer.0');
+      assert.deepEqual(snapshotHost(io).platformFramebuffers, [{ device: 'efi-framebuffer.0', driver: null }]);
+      await io.loadModule('bochs');
+      assert.equal(driverOf(io, GPU), 'bochs-drm');
+      assert.deepEqual(snapshotHost(io).platformFramebuffers, []);
+      await expectErrno(io.write('sys/bus/platform/drivers/efi-framebuffer/bind', 'efi-framebuffer.0'), 'ENODEV');
+    });
+
+    it('leaves it when the driver does not kick firmware framebuffers out (the proprietary nvidia driver)', async () => {
+      const modules = ovmfEfifb.modules?.map((m) => (m.name === 'bochs' ? { ...m, drivers: m.drivers?.map((d) => ({ ...d, drm: { ...d.drm, removesFirmwareFb: false } })) } : m));
+      host = await createSimHost(parseScenario({ ...ovmfEfifb, modules }, 'ovmf-nvidia-like'), { zeroDelays: true });
+      await host.io.loadModule('bochs');
+      assert.equal(driverOf(host.io, GPU), 'bochs-drm');
+      assert.deepEqual(snapshotHost(host.io).platformFramebuffers, [{ device: 'efi-framebuffer.0', driver: 'efi-framebuffer' }]);
+    });
+  });
+
+  describe('a group held by a VM (KERNEL-FACTS, docs/lab.md "Nested passthrough")', () => {
+    const override = (io: HostIO, a: string) => io.readText(`sys/bus/pci/devices/${a}/driver_override`);
+
     beforeEach(async () => {
       host = await createSimHost(loadScenario('seed'), { zeroDelays: true });
       for (const f of ['0000:01:00.0', '0000:01:00.1', '0000:01:00.2', '0000:01:00.3']) {
@@ -225,12 +251,8 @@ describe('the simulated kernel behaves as the lab\'s real 6.1 kernel did', funct
 
     it('binding a host driver to a member fails with EBUSY while the group is owned', async () => {
       const { io } = host;
-      holdGroup(host.root, 13);
       await io.write(`sys/bus/pci/devices/${AUDIO}/driver_override`, '\n');
-      const unbind = io.write('sys/bus/pci/drivers/vfio-pci/unbind', AUDIO, { timeoutMs: 100 });
-      await assert.rejects(unbind, HostTimeoutError);
-      releaseGroup(host.root, 13);
-      await eventually('the blocked unbind finishing once the group is released', () => driverOf(io, AUDIO) === 'none');
+      await io.write('sys/bus/pci/drivers/vfio-pci/unbind', AUDIO);
       holdGroup(host.root, 13);
       await expectErrno(io.write('sys/bus/pci/drivers/snd_hda_intel/bind', AUDIO), 'EBUSY');
       await expectErrno(io.write('sys/bus/pci/drivers_probe', AUDIO), 'EBUSY');
@@ -238,6 +260,74 @@ describe('the simulated kernel behaves as the lab\'s real 6.1 kernel did', funct
       releaseGroup(host.root, 13);
       await io.write('sys/bus/pci/drivers_probe', AUDIO);
       assert.equal(driverOf(io, AUDIO), 'snd_hda_intel');
+    });
+
+    it('an unbind from vfio-pci blocks with the driver link already gone, and completes when the holder lets go, though its writer gave up', async () => {
+      const { io } = host;
+      holdGroup(host.root, 13);
+      const writer = new SimHostIO(host.root);
+      await assert.rejects(writer.write('sys/bus/pci/drivers/vfio-pci/unbind', AUDIO, { timeoutMs: 100 }), HostTimeoutError);
+      writer.dispose();
+      assert.equal(driverOf(io, AUDIO), 'none', 'the driver links go before vfio waits for the holder');
+      assert.equal(io.exists(`sys/bus/pci/drivers/vfio-pci/${AUDIO}`), false);
+      assert.deepEqual(io.list('dev/vfio'), ['13', 'vfio']);
+      await expectErrno(io.write(`sys/bus/pci/devices/${AUDIO}/driver/unbind`, AUDIO), 'ENOENT');
+      // The device's lock is held: clearing the override waits too, and lands once the unbind is done.
+      const clearing = io.write(`sys/bus/pci/devices/${AUDIO}/driver_override`, '\n', { timeoutMs: 100 });
+      await assert.rejects(clearing, HostTimeoutError);
+      assert.equal(override(io, AUDIO), 'vfio-pci');
+
+      releaseGroup(host.root, 13);
+      await eventually('the waiting override write landing after the unbind', () => override(io, AUDIO) === '(null)');
+      assert.equal(driverOf(io, AUDIO), 'none', 'the kernel finished the unbind by itself');
+      await io.write('sys/bus/pci/drivers_probe', AUDIO);
+      assert.equal(driverOf(io, AUDIO), 'snd_hda_intel', 'the function was really unbound: a host driver takes it');
+      assert.deepEqual(io.list('dev/vfio'), ['13', 'vfio'], 'the other functions are still on vfio-pci');
+    });
+
+    it('a second unbind of the same function waits for the first and then succeeds', async () => {
+      const { io } = host;
+      holdGroup(host.root, 13);
+      const first = io.write('sys/bus/pci/drivers/vfio-pci/unbind', GPU);
+      const second = io.write('sys/bus/pci/drivers/vfio-pci/unbind', GPU);
+      releaseGroup(host.root, 13);
+      await Promise.all([first, second]);
+      assert.equal(driverOf(io, GPU), 'none');
+    });
+
+    it('the holder is a process with /dev/vfio/<group> open, which holder scans find, until it lets go', () => {
+      const { io } = host;
+      holdGroup(host.root, 13);
+      assert.deepEqual(vfioGroupHolders(io, '13'), [{ pid: 4242, comm: 'qemu-system-x86', files: ['/dev/vfio/13'] }]);
+      releaseGroup(host.root, 13);
+      assert.deepEqual(vfioGroupHolders(io, '13'), []);
+      assert.equal(io.exists('proc/4242'), false, 'the made-up QEMU exited');
+
+      holdGroup(host.root, 13, { pid: 1203 });
+      assert.deepEqual(vfioGroupHolders(io, '13'), [{ pid: 1203, comm: 'pipewire', files: ['/dev/vfio/13'] }]);
+      releaseGroup(host.root, 13);
+      assert.deepEqual(vfioGroupHolders(io, '13'), []);
+      assert.deepEqual(processesHolding(io, (f) => f.startsWith('/dev/snd/')).map((h) => h.pid), [1203], 'the scenario process keeps its other files');
+    });
+
+    it('a holder that exits releases the group, and the waiting unbind completes', async () => {
+      const { io } = host;
+      holdGroup(host.root, 13, { pid: 2817, comm: 'qemu-system-x86' });
+      const unbinding = io.write('sys/bus/pci/drivers/vfio-pci/unbind', GPU);
+      assert.equal(driverOf(io, GPU), 'none');
+      signalSimProcess(host.root, 2817, 'SIGTERM');
+      await unbinding;
+      assert.equal(driverOf(io, GPU), 'none');
+      assert.deepEqual(vfioGroupHolders(io, '13'), []);
+    });
+
+    it('refuses a second holder, a group no one can open, and a PID whose process has another name', async () => {
+      holdGroup(host.root, 13);
+      assert.throws(() => holdGroup(host.root, 13, { pid: 5000 }), /^Error: IOMMU group 13 is already held by 4242\/qemu-system-x86: the kernel lets one process open a group at a time/);
+      assert.throws(() => holdGroup(host.root, 3), /^Error: nothing can hold IOMMU group 3: \/dev\/vfio\/3 does not exist/);
+      assert.throws(() => holdGroup(host.root, 14, { pid: 812, comm: 'qemu-system-x86' }), /nothing can hold/);
+      releaseGroup(host.root, 13);
+      assert.throws(() => holdGroup(host.root, 13, { pid: 812, comm: 'qemu-system-x86' }), /^Error: process 812 of the simulated host is sddm, not qemu-system-x86/);
     });
   });
 

@@ -8,7 +8,8 @@ import * as path from 'node:path';
 import { SysfsHostIO } from '../../../src/host/host-io';
 import { openHostIO } from '../../../src/host/open-host-io';
 import { builtinScenarioNames, loadScenario } from '../../../src/sim/scenarios';
-import { createSimHost } from '../../../src/sim/sim-host';
+import { holdGroup } from '../../../src/sim/faults';
+import { createSimHost, rebootSimHost } from '../../../src/sim/sim-host';
 import { SimHostIO } from '../../../src/sim/sim-host-io';
 import { snapshotHost } from '../../../src/sim/snapshot';
 import seedFile from '../../../src/sim/scenarios/seed';
@@ -155,6 +156,40 @@ describe('simulated host trees', function () {
       }
     });
 
+    it('a reboot gives a new boot_id and the boot state again, keeping files outside sys, proc, dev and run', async () => {
+      const host = await createSimHost(loadScenario('seed'), { zeroDelays: true });
+      try {
+        const { io, root } = host;
+        const boot = snapshotHost(io);
+        const bootId = io.readText('proc/sys/kernel/random/boot_id');
+        assert.match(bootId ?? '', /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/);
+        for (const f of ['0000:01:00.0', '0000:01:00.1', '0000:01:00.2', '0000:01:00.3']) {
+          await io.write(`sys/bus/pci/devices/${f}/driver_override`, 'vfio-pci');
+          await io.write(`sys/bus/pci/devices/${f}/driver/unbind`, f);
+          await io.write('sys/bus/pci/drivers_probe', f);
+        }
+        holdGroup(root, 13);
+        const waiting = io.write('sys/bus/pci/drivers/vfio-pci/unbind', '0000:01:00.1');
+        await io.unloadModule('nouveau');
+        fs.mkdirSync(path.join(root, 'var/lib/gpu-hookd'), { recursive: true });
+        fs.writeFileSync(path.join(root, 'var/lib/gpu-hookd/journal'), 'from the earlier boot');
+        fs.mkdirSync(path.join(root, 'run/gpu-hookd'), { recursive: true });
+
+        rebootSimHost(root);
+        await waiting;
+        assert.notEqual(io.readText('proc/sys/kernel/random/boot_id'), bootId);
+        assert.deepEqual(snapshotHost(io), boot, 'drivers, overrides, consoles and modules as at boot');
+        assert.equal(io.exists('proc/4242'), false, 'the VM is gone');
+        assert.equal(io.readText('var/lib/gpu-hookd/journal'), 'from the earlier boot');
+        assert.equal(io.exists('run/gpu-hookd'), false, '/run is a tmpfs');
+        await io.write('sys/bus/pci/devices/0000:01:00.1/driver/unbind', '0000:01:00.1');
+        assert.equal(io.readLink('sys/bus/pci/devices/0000:01:00.1/driver'), undefined, 'the emulator works on after the reboot');
+        assert.throws(() => rebootSimHost(path.join(root, 'var')), /^Error: refusing to reboot .*: it is not a simulated host/);
+      } finally {
+        await host.dispose();
+      }
+    });
+
     it('the CLI builds a tree and prints its snapshot', async () => {
       const dir = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'gpu-hookd-cli-')), 'host');
       const cli = path.join(__dirname, '../../../src/sim/main.js');
@@ -168,6 +203,11 @@ describe('simulated host trees', function () {
         assert.match(created.out, /simulated host "two-gpu" built in /);
         const snap = await run(['snapshot', dir]);
         assert.equal(JSON.parse(snap.out).pciDevices['0000:01:00.0'].driver, 'nvidia');
+        const bootId = fs.readFileSync(path.join(dir, 'proc/sys/kernel/random/boot_id'), 'utf8').trim();
+        const rebooted = await run(['reboot', dir]);
+        assert.equal(rebooted.code, 0, rebooted.err);
+        assert.equal(rebooted.out, `simulated host in ${dir} rebooted: boot_id ${fs.readFileSync(path.join(dir, 'proc/sys/kernel/random/boot_id'), 'utf8').trim()}\n`);
+        assert.doesNotMatch(rebooted.out, new RegExp(bootId));
         const bad = await run(['create', 'no-such', path.join(dir, 'x')]);
         assert.equal(bad.code, 1);
         assert.match(bad.err, /^no built-in scenario named "no-such"/);

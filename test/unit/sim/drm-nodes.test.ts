@@ -26,8 +26,8 @@ function listedHost(dirs: Record<string, string[]>): HostIO {
 
 describe('DRM nodes', () => {
   it('a driver with render nodes gets cardN and renderD(128+N); a display-only driver gets cardN alone', () => {
-    assert.deepEqual(drmNodeNames(1, { fbdev: true, fbName: 'nouveaudrmfb', renderNode: true }), { card: 'card1', render: 'renderD129' });
-    assert.deepEqual(drmNodeNames(0, { fbdev: true, fbName: 'bochs-drmdrmfb', renderNode: false }), { card: 'card0', render: null });
+    assert.deepEqual(drmNodeNames(1, { fbdev: true, fbName: 'nouveaudrmfb', renderNode: true, removesFirmwareFb: true }), { card: 'card1', render: 'renderD129' });
+    assert.deepEqual(drmNodeNames(0, { fbdev: true, fbName: 'bochs-drmdrmfb', renderNode: false, removesFirmwareFb: true }), { card: 'card0', render: null });
   });
 
   it('snapshotHost lists the nodes in dev/dri by name, apart from udev\'s by-path links', () => {

@@ -63,13 +63,13 @@ describe('scenario files', () => {
     assert.ok(bridge && !group.includes(bridge), 'the bridge has a group of its own');
     assert.equal(seed.modules.find((m) => m.drivers.some((d) => d.name === 'nvidia-gpu'))?.name, 'i2c_nvidia_gpu');
     assert.equal(seed.cpu.coresPerSocket * seed.cpu.threadsPerCore, 16);
-    assert.deepEqual(seed.firmwareFramebuffer, { kind: 'efi-framebuffer', state: 'bound' });
+    assert.deepEqual(seed.firmwareFramebuffer, { kind: 'efi-framebuffer', state: 'removed' }, 'nouveau removed efifb at boot');
     assert.ok(seed.displayManager);
   });
 
   it('a DRM driver has render nodes unless it says renderNode: false', () => {
     const drmOf = (s: ReturnType<typeof parseScenario>, driver: string) => s.modules.flatMap((m) => m.drivers).find((d) => d.name === driver)?.drm;
-    assert.deepEqual(drmOf(parseScenario(minimal(), 'tiny.json'), 'nouveau'), { fbdev: true, fbName: 'nouveaudrmfb', renderNode: true });
+    assert.deepEqual(drmOf(parseScenario(minimal(), 'tiny.json'), 'nouveau'), { fbdev: true, fbName: 'nouveaudrmfb', renderNode: true, removesFirmwareFb: true });
     const displayOnly = minimal();
     displayOnly.modules![0].drivers![0].drm = { renderNode: false };
     assert.equal(drmOf(parseScenario(displayOnly, 'tiny.json'), 'nouveau')?.renderNode, false);
@@ -86,6 +86,28 @@ describe('scenario files', () => {
     assert.deepEqual(renderNodes('lab-virtio-vga'), { 'virtio-pci': true });
   });
 
+  it('a DRM driver removes the firmware framebuffer unless it says so, or has no fbdev (the proprietary nvidia driver)', () => {
+    const removes = (drm: { fbdev?: boolean; removesFirmwareFb?: boolean }) => {
+      const s = minimal();
+      s.modules![0].drivers![0].drm = drm;
+      if (drm.fbdev === false) s.consoles = { vtconsoles: ['(S) dummy device'] };
+      return parseScenario(s, 'tiny.json').modules[0].drivers[0].drm?.removesFirmwareFb;
+    };
+    assert.equal(removes({}), true);
+    assert.equal(removes({ fbdev: false }), false);
+    assert.equal(removes({ removesFirmwareFb: false }), false);
+  });
+
+  it('accepts efifb still bound next to a boot VGA driver that leaves it alone, and a removed one next to any', () => {
+    const nvidia = minimal();
+    nvidia.modules![0].drivers![0].drm = { fbdev: false };
+    nvidia.firmwareFramebuffer = { kind: 'efi-framebuffer', state: 'bound-with-fb' };
+    assert.equal(parseScenario(nvidia, 'tiny.json').firmwareFramebuffer.state, 'bound-with-fb');
+    const nouveau = minimal();
+    nouveau.firmwareFramebuffer = { kind: 'efi-framebuffer', state: 'removed' };
+    assert.equal(parseScenario(nouveau, 'tiny.json').firmwareFramebuffer.state, 'removed');
+  });
+
   const cases: [string, (s: Record<string, unknown> & ScenarioFile) => void, string][] = [
     ['a malformed address', (s) => (s.devices[1].address = '01:00.0'), 'scenario tiny.json: devices[1].address must be a full lower-case PCI address like 0000:01:00.0, got "01:00.0"'],
     ['a class that is not hex', (s) => (s.devices[0].class = '06040x'), 'scenario tiny.json: devices[0].class must be 6 hex digits, got "06040x"'],
@@ -99,6 +121,16 @@ describe('scenario files', () => {
     ['fbcon without a framebuffer', (s) => (s.devices[1].driver = null), `scenario tiny.json: consoles.vtconsoles lists "${FBCON_NAME}" but fbcon has no framebuffer at boot`],
     ['a missing name', (s) => delete (s as Partial<ScenarioFile>).name, 'scenario tiny.json: name must be a non-empty string, got nothing'],
     ['a renderNode that is not a boolean', (s) => (s.modules![0].drivers![0].drm = { renderNode: 'yes' as unknown as boolean }), 'scenario tiny.json: modules[0].drivers[0].drm.renderNode must be true or false, got "yes"'],
+    [
+      'efifb still bound after nouveau took the boot VGA',
+      (s) => (s.firmwareFramebuffer = { kind: 'efi-framebuffer', state: 'bound' }),
+      'scenario tiny.json: firmwareFramebuffer.state is "bound", but nouveau bound to the boot VGA 0000:01:00.0 at boot, and a 6.x kernel then removes efi-framebuffer.0',
+    ],
+    [
+      'a firmware framebuffer left after vfio-pci took the boot VGA at boot',
+      (s) => Object.assign(s, { firmwareFramebuffer: { kind: 'simple-framebuffer', state: 'unbound' }, consoles: { vtconsoles: ['(S) dummy device'] } }, { devices: [s.devices[0], { ...s.devices[1], driver: 'vfio-pci' }] }),
+      'scenario tiny.json: firmwareFramebuffer.state is "unbound", but vfio-pci bound to the boot VGA 0000:01:00.0 at boot, and a 6.x kernel then removes simple-framebuffer.0',
+    ],
     ['a dependency that is not declared', (s) => (s.modules![0].deps = ['ttm']), 'scenario tiny.json: modules[0].deps names module "ttm", which the scenario does not declare'],
   ];
   for (const [what, edit, sentence] of cases) {
