@@ -3,7 +3,9 @@
 // which group grants access).
 
 import * as dbus from 'dbus-next';
+import type { GpuMode, GpuView } from '../daemon/gpu-service';
 import { BUS_NAME, GPU_IFACE, MANAGER_IFACE, MANAGER_PATH } from '../dbus/contract';
+import { withTimeout } from '../host/host-io';
 
 export class DaemonCallError extends Error {
   constructor(
@@ -15,18 +17,9 @@ export class DaemonCallError extends Error {
   }
 }
 
-export interface GpuStatus {
+/** A GPU as the daemon shows it on the bus: the service's view, and the object that carries it. */
+export interface GpuStatus extends GpuView {
   path: string;
-  address: string;
-  name: string;
-  iommuGroup: string;
-  functions: string[];
-  drivers: Record<string, string>;
-  hostDrivers: Record<string, string>;
-  mode: string;
-  owner: string;
-  lastError: string;
-  bootVga: boolean;
 }
 
 export interface StepSignal {
@@ -82,7 +75,7 @@ export class DaemonClient {
   }
 
   private request(msg: dbus.Message, timeoutMs: number, late: string): Promise<dbus.Message | null> {
-    return withDeadline(Promise.race([this.bus.call(msg), this.broken]), timeoutMs, late);
+    return withTimeout(Promise.race([this.bus.call(msg), this.broken]), timeoutMs, () => new DaemonCallError(late, 'org.gpuhookd1.Error.Timeout'));
   }
 
   async getProperty(path: string, iface: string, name: string): Promise<unknown> {
@@ -118,7 +111,7 @@ export class DaemonClient {
         functions: p.Functions as string[],
         drivers: p.Drivers as Record<string, string>,
         hostDrivers: p.HostDrivers as Record<string, string>,
-        mode: p.Mode as string,
+        mode: p.Mode as GpuMode,
         owner: p.Owner as string,
         lastError: p.LastError as string,
         bootVga: p.BootVga as boolean,
@@ -163,21 +156,4 @@ export function explainCallError(e: unknown, accessGroup = 'gpuhookd'): string {
       : `permission denied: changing GPUs needs root or membership of group ${accessGroup} (sudo usermod -aG ${accessGroup} $USER, then log in again)`;
   }
   return text.replace(/\s*\n\s*/g, ' ');
-}
-
-function withDeadline<T>(work: Promise<T>, ms: number, message: string): Promise<T> {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new DaemonCallError(message, 'org.gpuhookd1.Error.Timeout')), ms);
-    timer.unref();
-    work.then(
-      (v) => {
-        clearTimeout(timer);
-        resolve(v);
-      },
-      (e: unknown) => {
-        clearTimeout(timer);
-        reject(e);
-      },
-    );
-  });
 }
