@@ -76,10 +76,11 @@ export function holdGroupAs(k: KernelContext, group: string, holder: { pid: numb
     throw new Error(`nothing can hold IOMMU group ${group}: /dev/vfio/${group} does not exist (no member of the group is on vfio-pci)`);
   }
   const dir = `proc/${pid}`;
-  const ownProcess = !k.tree.present(dir);
-  if (!ownProcess && !k.tree.exists(`${dir}/comm`)) {
-    throw new Error(`process ${pid} is not a simulated process (an adopted real one?): let it open dev/vfio/${group} of the simulated root itself`);
+  // An adopted process's entry links to the real /proc: nothing may be written through it.
+  if (k.tree.isLink(dir)) {
+    throw new Error(`process ${pid} is a real process adopted by the simulated host: let it open dev/vfio/${group} below the simulated root itself`);
   }
+  const ownProcess = !k.tree.present(dir);
   let comm: string;
   if (ownProcess) {
     comm = holder.comm ?? DEFAULT_HOLDER.comm;

@@ -94,6 +94,14 @@ export class Tree {
     return fs.existsSync(this.abs(rel));
   }
 
+  isLink(rel: string): boolean {
+    try {
+      return fs.lstatSync(this.abs(rel)).isSymbolicLink();
+    } catch {
+      return false;
+    }
+  }
+
   /** True for a symlink or file even when a symlink dangles. */
   present(rel: string): boolean {
     try {

@@ -10,7 +10,7 @@ import { createSimHost, SimHost } from '../../../src/sim/sim-host';
 import { holdGroup, releaseGroup } from '../../../src/sim/faults';
 import { snapshotHost } from '../../../src/sim/snapshot';
 import { SimHostIO } from '../../../src/sim/sim-host-io';
-import { signalSimProcess } from '../../../src/sim/sim-processes';
+import { adoptProcess, signalSimProcess } from '../../../src/sim/sim-processes';
 import { processesHolding, vfioGroupHolders } from '../../../src/host/file-holders';
 import { consoleDump, ovmfEfifb, pciDump, seabiosBochs } from './lab-guest';
 
@@ -321,13 +321,16 @@ describe('the simulated kernel behaves as the lab\'s real 6.1 kernel did', funct
       assert.deepEqual(vfioGroupHolders(io, '13'), []);
     });
 
-    it('refuses a second holder, a group no one can open, and a PID whose process has another name', async () => {
+    it('refuses a second holder, a group no one can open, a PID whose process has another name, and an adopted real process', async () => {
       holdGroup(host.root, 13);
       assert.throws(() => holdGroup(host.root, 13, { pid: 5000 }), /^Error: IOMMU group 13 is already held by 4242\/qemu-system-x86: the kernel lets one process open a group at a time/);
       assert.throws(() => holdGroup(host.root, 3), /^Error: nothing can hold IOMMU group 3: \/dev\/vfio\/3 does not exist/);
       assert.throws(() => holdGroup(host.root, 14, { pid: 812, comm: 'qemu-system-x86' }), /nothing can hold/);
       releaseGroup(host.root, 13);
       assert.throws(() => holdGroup(host.root, 13, { pid: 812, comm: 'qemu-system-x86' }), /^Error: process 812 of the simulated host is sddm, not qemu-system-x86/);
+      adoptProcess(host.root, process.pid);
+      assert.throws(() => holdGroup(host.root, 13, { pid: process.pid }), /is a real process adopted by the simulated host: let it open dev\/vfio\/13/);
+      assert.deepEqual(vfioGroupHolders(host.io, '13'), []);
     });
   });
 
