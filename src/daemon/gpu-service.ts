@@ -197,12 +197,23 @@ export class GpuService extends EventEmitter<GpuServiceEvents> {
     await this.opts.cpus?.started(domain);
   }
 
+  /**
+   * libvirtd restarted and found the domain running. Never fails for a running VM: a GPU it names that sits
+   * on vfio-pci with no holder on record (state lost, e.g. a wiped state directory) is claimed for it again,
+   * so that its release gives the GPU back; anything else is only logged.
+   */
   async reconnect(domain: string, xml: string): Promise<void> {
     const request = this.readRequest(domain, xml);
     for (const address of this.gpusWanted(request)) {
       const own = this.owners.get(address);
       if (own?.vm === domain) continue;
-      this.opts.log.warn({ event: 'reconnect', domain, device: address }, 'a running domain names a GPU it does not hold');
+      if (!own?.vm && this.mustGet(address).mode === 'vfio') {
+        await this.owners.set(address, { vm: domain, manual: own?.manual ?? false });
+        this.emit('gpu-changed', address);
+        this.opts.log.warn({ event: 'reconnect', domain, device: address }, `${address} on vfio-pci had no holder on record: claimed for running VM ${domain}`);
+        continue;
+      }
+      this.opts.log.warn({ event: 'reconnect', domain, device: address }, `running VM ${domain} names ${address}, which ${own?.vm ? `is held by ${own.vm}` : 'is on its host drivers'}`);
     }
   }
 
