@@ -1,13 +1,15 @@
 // The file format under every journal: JSON lines. The first append writes the header and the first
 // mark whole and durable (temp file, fdatasync, rename, fsync of the directory); later marks are
 // appended and fdatasync'ed. An append is one small write to a file that is already durable, so a
-// crash leaves the earlier lines intact and at worst a torn last line, which readers drop.
+// crash leaves the earlier lines intact and at worst a torn last line, which readers drop. Only the
+// flushes run off the event loop (atomic-file.ts says why).
 
 import * as fs from 'node:fs';
-import { removeFileDurable, writeFileAtomic } from './atomic-file';
+import * as path from 'node:path';
+import { flushData, removeFileDurable, writeFileAtomic } from './atomic-file';
 
 export class LineJournalFile {
-  private handle: fs.promises.FileHandle | undefined;
+  private fd: number | undefined;
 
   constructor(
     readonly file: string,
@@ -17,19 +19,19 @@ export class LineJournalFile {
   /** Resolves once `mark` (and, the first time, the header) is on disk. */
   async append(mark: object): Promise<void> {
     const line = `${JSON.stringify(mark)}\n`;
-    if (this.handle === undefined) {
+    if (this.fd === undefined) {
       await writeFileAtomic(this.file, `${JSON.stringify(this.header)}\n${line}`);
-      this.handle = await fs.promises.open(this.file, 'a');
+      this.fd = fs.openSync(this.file, 'a');
       return;
     }
-    await this.handle.write(line);
-    await this.handle.datasync();
+    fs.writeSync(this.fd, line);
+    await flushData(this.fd, path.dirname(this.file));
   }
 
   /** Closes the file and leaves it on disk (for recovery). */
   async close(): Promise<void> {
-    await this.handle?.close();
-    this.handle = undefined;
+    if (this.fd !== undefined) fs.closeSync(this.fd);
+    this.fd = undefined;
   }
 
   async remove(): Promise<void> {

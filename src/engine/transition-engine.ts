@@ -122,7 +122,7 @@ export class TransitionEngine extends EventEmitter<EngineEvents> {
         : { version: 1, gpu: gpu.address, owner, functions: recordHostState(gpu.functions), detachedAt: new Date().toISOString(), bootId };
       if (recorded.length > 0) record.handover = recorded;
       if (!kept || kept.owner !== owner || handoverSteps.length > 0) await this.records.save(record);
-      return this.execute('detach', gpu.address, owner, plan, !kept, opts);
+      return this.execute('detach', gpu.address, owner, plan, !kept, opts, bootId);
     });
   }
 
@@ -200,6 +200,7 @@ export class TransitionEngine extends EventEmitter<EngineEvents> {
     plan: StepSpec[],
     createdRecord: boolean,
     opts: TransitionOptions,
+    bootId = currentBootId(this.io),
   ): Promise<TransitionReport> {
     const transition = randomUUID();
     const started = performance.now();
@@ -211,7 +212,7 @@ export class TransitionEngine extends EventEmitter<EngineEvents> {
       owner,
       plan,
       startedAt: new Date().toISOString(),
-      bootId: currentBootId(this.io),
+      bootId,
       createdRecord,
     });
     const ctx: StepContext = { io: this.io, log: this.log, timeouts: this.timeouts, services: this.services };
