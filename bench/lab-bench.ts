@@ -1,6 +1,7 @@
 // Benchmark on the real kernel (one lab guest boot): the engine's detach and attach of the GPU-like
 // 2-function group against the floor, the same sysfs writes done by a bare shell script, with the
-// time of each kernel write. Usage: node dist/bench/lab-bench.js [--rounds N] [--json]
+// time of each kernel write. Every timed call starts on a settled guest (test/lab/guest/bench-job.ts).
+// Usage: node dist/bench/lab-bench.js [--rounds N] [--json]
 
 import { bootLab, DEFAULT_BOOT_TIMEOUT_MS } from '../test/lab/runner/lab-boot';
 import { prepareLabImage } from '../test/lab/runner/lab-image';

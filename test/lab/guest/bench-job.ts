@@ -1,6 +1,7 @@
 // The lab benchmark's guest side: rounds of the engine's detach and attach of the GPU's group,
 // alternated with the floor (floor.sh: the same sysfs writes from a shell, nothing else), on the
-// real kernel. Each kernel write of the engine's rounds is timed through the write tap.
+// real kernel. Each kernel write of the engine's rounds is timed through the write tap. Every timed
+// call (the floor's shell start too) starts on a settled guest.
 
 import { TransitionEngine } from '../../../src/engine/transition-engine';
 import type { HostIO } from '../../../src/host/host-io';
@@ -17,6 +18,9 @@ export interface BenchContext {
 }
 
 const FLOOR_TIMEOUT_MS = 30_000;
+const SETTLE_WINDOW_MS = 100;
+const SETTLE_IDLE_SHARE = 0.9;
+const SETTLE_MAX_WINDOWS = 20;
 
 export async function runBenchJob(job: BenchJob, ctx: BenchContext): Promise<BenchTimes> {
   await waitForDrivers(ctx.io, job.settle);
@@ -37,6 +41,7 @@ export async function runBenchJob(job: BenchJob, ctx: BenchContext): Promise<Ben
     const tap = new TappedHostIO(ctx.io);
     const engine = new TransitionEngine({ io: tap, stateDir: ctx.stateDir });
     for (const direction of ['detach', 'attach'] as const) {
+      await settle(ctx.io);
       const started = performance.now();
       const report = await (direction === 'detach' ? engine.detach(job.gpu) : engine.attach(job.gpu));
       const total = performance.now() - started;
@@ -45,8 +50,11 @@ export async function runBenchJob(job: BenchJob, ctx: BenchContext): Promise<Ben
       for (const w of tap.writes.splice(0)) add(times.kernelSteps, `${direction}: ${w.path} <- ${w.value.trim() || '(clear)'}`, w.ms);
       for (const s of report.steps) add(times.engineSteps, `${direction}: ${s.description}`, s.ms);
     }
+    await settle(ctx.io);
     times.floorDetach.push(await floor(ctx.floorScript, ['detach', group, ...pairs]));
+    await settle(ctx.io);
     times.floorAttach.push(await floor(ctx.floorScript, ['attach', ...pairs]));
+    await settle(ctx.io);
     times.shellStart.push(await floor(ctx.floorScript, ['noop']));
   }
   return times;
@@ -58,6 +66,27 @@ async function floor(script: string, args: string[]): Promise<number> {
     throw new Error(`floor.sh ${args.join(' ')} failed (${r.timedOut ? 'timed out' : `exit ${r.code}`}): ${r.stderr.trim()}`);
   }
   return r.wallMs;
+}
+
+/**
+ * Resolves once the guest's CPUs were nearly idle for one window, so that no call is timed while the
+ * kernel still works on the last one (fbcon redrawing the console on the GPU an attach gave back takes
+ * tens of ms under TCG, in a kworker); bounded, because a busy machine may never look idle.
+ */
+async function settle(io: HostIO): Promise<void> {
+  for (let i = 0; i < SETTLE_MAX_WINDOWS; i++) {
+    const before = cpuTimes(io);
+    await new Promise((resolve) => setTimeout(resolve, SETTLE_WINDOW_MS));
+    const after = cpuTimes(io);
+    if (after.idle - before.idle >= SETTLE_IDLE_SHARE * (after.total - before.total)) return;
+  }
+}
+
+/** Idle and total time of all CPUs so far, in ticks, from the first line of /proc/stat. */
+function cpuTimes(io: HostIO): { idle: number; total: number } {
+  const fields = (io.readText('proc/stat') ?? '').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
+  // user nice system idle iowait irq softirq steal: idle and iowait are the idle time
+  return { idle: (fields[3] ?? 0) + (fields[4] ?? 0), total: fields.slice(0, 8).reduce((sum, n) => sum + n, 0) };
 }
 
 function add(into: Record<string, number[]>, key: string, ms: number): void {
