@@ -13,6 +13,7 @@ import { startDaemon, type RunningDaemon } from './daemon';
 import { LOG_CONTROL_PATH, LogControlInterface } from '../dbus/log-control';
 import { engineTimeouts } from './engine-timeouts';
 import { runningDomainCheck } from '../libvirt/running-domains';
+import { hookDomainsPublisher } from './hook-domains';
 
 export function packageVersion(): string {
   for (const candidate of ['../../../package.json', '../../package.json']) {
@@ -64,6 +65,9 @@ async function main(argv: string[]): Promise<number> {
   process.on('SIGHUP', () => daemon && reloadFromFile('SIGHUP'));
 
   let current = config;
+  // Which VMs the libvirt hook forwards though their XML names nothing of ours: in place before the name is owned.
+  const publishHookDomains = hookDomainsPublisher(config.state.dir, log);
+  await publishHookDomains(config);
   try {
     daemon = await startDaemon({
       root: config.host.root,
@@ -81,7 +85,7 @@ async function main(argv: string[]): Promise<number> {
       cpuSettings: (vm, metadata) => vmSettings(current, vm, metadata),
       reloadConfig: async () => {
         current = loadConfig({ env: process.env, args });
-        applyConfig(current);
+        await applyConfig(current);
       },
     });
   } catch (e) {
@@ -90,19 +94,20 @@ async function main(argv: string[]): Promise<number> {
   }
   daemon.bus.bus.export(LOG_CONTROL_PATH, new LogControlInterface(log));
 
-  function applyConfig(next: ResolvedConfig): void {
+  function applyConfig(next: ResolvedConfig): Promise<void> {
     setLogLevel(log, next.log.level);
     daemon?.bus.access.setGroup(next.access.group);
     if (next.host.root !== config.host.root || next.bus.address !== config.bus.address || next.state.dir !== config.state.dir) {
       log.warn({ event: 'config' }, 'host.root, bus.address and state.dir take effect at the next start (systemctl restart gpu-hookd)');
     }
+    return publishHookDomains(next);
   }
 
   const stopWatching = await watchConfig(
     config.file.path,
     (next) => {
       current = next;
-      applyConfig(next);
+      void applyConfig(next);
       log.info({ event: 'config-reloaded', path: next.file.path }, 'config reloaded');
     },
     (err) => log.error({ event: 'config-invalid', key: err.key, err: err.message }, `config edit ignored, keeping the last good config: ${err.message}`),
@@ -137,7 +142,7 @@ async function main(argv: string[]): Promise<number> {
       const next = loadConfig({ env: process.env, args });
       if (onlyIfChanged && JSON.stringify(next) === JSON.stringify(current)) return;
       current = next;
-      applyConfig(next);
+      void applyConfig(next);
       log.info({ event: 'config-reloaded', path: next.file.path }, `config reloaded (${why})`);
     } catch (e) {
       const key = e instanceof ConfigError ? e.key : '';
