@@ -211,8 +211,8 @@ export class SysfsHostIO implements HostIO {
       return Promise.reject(fail(e));
     }
     const work = new Promise<void>((resolve, reject) => {
-      fs.write(fd, value, 0, (written: unknown) => {
-        let error = written;
+      fs.write(fd, value, 0, (writeError: unknown) => {
+        let error = writeError;
         try {
           fs.closeSync(fd);
         } catch (closing) {
