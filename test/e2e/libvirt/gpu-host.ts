@@ -56,9 +56,9 @@ export class GpuHost {
     return this.daemon.workDir;
   }
 
-  /** The hook's config for this host: the private bus and the simulated sysfs. */
+  /** The hook's config for this host: the private bus, the simulated sysfs and the daemon's state directory. */
   hookConf(extra: Record<string, string> = {}): string {
-    const lines = { GPU_HOOKD_BUS: this.daemon.bus.address, GPU_HOOKD_SYSFS: path.join(this.root, 'sys'), ...extra };
+    const lines = { GPU_HOOKD_BUS: this.daemon.bus.address, GPU_HOOKD_SYSFS: path.join(this.root, 'sys'), GPU_HOOKD_STATE_DIR: this.daemon.stateDir, ...extra };
     return Object.entries(lines).map(([k, v]) => `${k}=${v}`).join('\n') + '\n';
   }
 
