@@ -1,14 +1,16 @@
 // VMs that ask for CPU work only in config.json: the real daemon publishes <state>/hook-domains (at
 // start, on a good config edit, on Reload and on SIGHUP), and the hook script, run as libvirtd runs it,
 // forwards the domains listed there (or every domain for "*") although their XML names nothing of
-// ours. The CPU work is observed where it lands: the systemd stand-in's AllowedCPUs and the CPU record.
+// ours; last, the same through a real libvirtd. The CPU work is observed where it lands: the systemd
+// stand-in's AllowedCPUs and the CPU record.
 
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { cpuJournalFile } from '../../../src/cpu/cpu-journal';
-import { GpuHost } from './gpu-host';
-import { buildTestDomainXml } from '../../support/safe-domain';
+import { GpuHost, startLibvirtWithHook } from './gpu-host';
+import type { Libvirt } from '../../support/libvirt-harness';
+import { buildTestDomainXml, safeDomainXml } from '../../support/safe-domain';
 import { waitFor } from '../../support/processes';
 
 /** Isolation with the host keeping CPUs 0 and 8 of the seed's 16: no pinning, so no QEMU is needed. */
@@ -204,6 +206,44 @@ describe('VMs that ask for CPU work only in config.json reach the daemon', funct
 
     it('a domain that is not listed starts without a word or a bus call', async () => {
       assert.deepEqual(await runHook('plain', 'prepare', 'begin'), { result: { code: 0, stdout: '', stderr: '' }, calls: [] });
+    });
+  });
+
+  describe('through a real libvirtd', function () {
+    const name = 'gpuhookd-e2e-cpu-only';
+    let lv: Libvirt;
+    let stopLibvirt: (() => Promise<void>) | undefined;
+
+    before(async function () {
+      // Another run may hold the machine's one libvirt harness: wait for it.
+      this.timeout(360_000);
+      await configure({ vms: { [name]: CPU_WORK } }, `${name}\n`);
+      ({ lv, stop: stopLibvirt } = await startLibvirtWithHook(host));
+      await lv.defineDomain(safeDomainXml({ name, vcpus: 2 }));
+    });
+
+    after(async () => {
+      await stopLibvirt?.();
+    });
+
+    afterEach(async () => {
+      await lv.virsh(['destroy', name]);
+    });
+
+    it('virsh start isolates the CPUs of a domain whose CPU work is only in the config; destroy gives them back', async () => {
+      const start = await lv.virsh(['start', name]);
+      assert.equal(start.code, 0, start.stderr);
+      assert.deepEqual(await systemSlice(), HOUSEKEEPING_MASK);
+      assert.equal((await lv.virsh(['destroy', name])).code, 0);
+      await waitFor('the CPU record gone after destroy', () => !cpuRecord(name));
+      assert.deepEqual(await systemSlice(), []);
+    });
+
+    it('with the daemon stopped, the domain still starts', async () => {
+      await host.stopDaemon();
+      const start = await lv.virsh(['start', name]);
+      assert.equal(start.code, 0, start.stderr);
+      assert.equal((await lv.virsh(['domstate', name])).stdout.trim(), 'running');
     });
   });
 });
