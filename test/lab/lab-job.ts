@@ -4,6 +4,7 @@
 
 import type { StepSpec } from '../../src/engine/step-spec';
 import type { HostSnapshot } from '../../src/sim/snapshot';
+import type { LibvirtJob, LibvirtResult } from '../lab-optin/libvirt-job';
 import type { NestedJob, NestedResult } from './nested/nested-job';
 
 /**
@@ -41,7 +42,7 @@ export interface BenchJob {
   rounds: number;
 }
 
-export type GuestJob = TransitionJob | BenchJob | NestedJob;
+export type GuestJob = TransitionJob | BenchJob | NestedJob | LibvirtJob;
 
 /** What snapshotHost (src/sim/snapshot.ts) reads through HostIO: plain JSON, compared as a whole. */
 export type Snapshot = HostSnapshot;
@@ -112,4 +113,5 @@ export interface GuestResult {
   runs?: RunOutcome[];
   bench?: BenchTimes;
   nested?: NestedResult;
+  libvirt?: LibvirtResult;
 }

@@ -9,6 +9,7 @@ import type { CliOutcome, GuestJob, GuestResult } from '../lab-job';
 import { runBounded } from '../runner/command';
 import { runBenchJob } from './bench-job';
 import { runNestedJob } from '../nested/guest/nested-run';
+import { runLibvirtJob } from '../../lab-optin/guest/libvirt-run';
 import { snapshotHost } from '../../../src/sim/snapshot';
 import { runTransitionJob, waitForDrivers } from './transition-job';
 
@@ -31,6 +32,8 @@ async function main(): Promise<void> {
       Object.assign(result, await runTransitionJob(job, { io, stateDir: STATE_DIR, snapshot: snapshotHost }));
     } else if (job.kind === 'nested') {
       result.nested = await runNestedJob(job, { io, stateDir: STATE_DIR, cli: gpuHookctl });
+    } else if (job.kind === 'libvirt') {
+      result.libvirt = await runLibvirtJob(job, { io, stateDir: STATE_DIR, projectDir: PROJECT });
     } else {
       // Off the 9p share, so that reading the script is no part of what is timed.
       const floorScript = '/run/floor.sh';

@@ -1,0 +1,191 @@
+// The libvirt-in-guest target inside the lab guest, on the real kernel: a dbus-daemon, gpu-hookd,
+// virtlogd and libvirtd run chrooted into the libvirt sysroot (libvirt-sysroot.ts), our hook is in
+// place before libvirtd starts, and a domain with both functions of the card as <hostdev
+// managed='no'> goes through `virsh start` (prepare: gpu-hookd binds vfio-pci, libvirt's QEMU takes
+// the devices, the workload drives them) and `virsh destroy` (release: the host drivers come back).
+// The guest runs no systemd: a stand-in for it (src/sim/desktop) answers gpu-hookd on the bus, with
+// no display manager installed, as on a console-only host.
+
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import type { HostIO } from '../../../src/host/host-io';
+import { startSystemdStandin, type SystemdStandin } from '../../../src/sim/desktop/systemd-standin';
+import { snapshotHost } from '../../../src/sim/snapshot';
+import { settledSnapshot, waitForDrivers } from '../../lab/guest/transition-job';
+import type { WorkloadReport } from '../../lab/nested/nested-job';
+import { LIBVIRT_BIND_DIRS, LIBVIRT_BUS_CONFIG, LIBVIRT_BUS_SOCKET, LIBVIRT_ETC_TEMPLATE, LIBVIRT_PROJECT, LIBVIRT_TMPFS_DIRS } from '../../lab/nested/libvirt-sysroot';
+import { NESTED_WORKLOAD } from '../../lab/nested/nested-sysroot';
+import { runBounded, runChecked, startBounded, type CommandResult, type StartedCommand } from '../../lab/runner/command';
+import type { LibvirtJob, LibvirtResult, VirshCall } from '../libvirt-job';
+
+export interface LibvirtContext {
+  io: HostIO;
+  stateDir: string;
+  /** The project as shared into the guest. */
+  projectDir: string;
+}
+
+const ROOT = '/mnt/libvirt';
+const DOMAIN = 'lab-vm';
+const SERIAL_LOG = '/var/log/lab-vm.serial';
+const WORKLOAD_RESULT = 'WORKLOAD-RESULT ';
+/** Daemons run until the agent ends them; this only bounds one left behind. */
+const DAEMON_BOUND_MS = 30 * 60_000;
+const POLL_MS = 100;
+const BUS_ADDRESS = `unix:path=${LIBVIRT_BUS_SOCKET}`;
+const CHROOT_ENV = { PATH: '/usr/sbin:/usr/bin', HOME: '/tmp', LC_ALL: 'C', TMPDIR: '/tmp' };
+const DIRS = ['var/lib/libvirt/qemu', 'var/cache/libvirt/qemu', 'var/log/libvirt/qemu', 'var/lib/gpu-hookd', 'run/libvirt', 'run/gpu-hookd-lab'];
+
+/** The domain: q35 under TCG, both functions on the root bus (the workload scans bus 0), serial to a file. */
+export function domainXml(job: Pick<LibvirtJob, 'gpu' | 'audio'>): string {
+  const hostdev = (address: string, slot: number): string => {
+    const [domain, bus, devfn] = address.split(':');
+    const [device, fn] = devfn.split('.');
+    return `    <hostdev mode='subsystem' type='pci' managed='no'>
+      <source><address domain='0x${domain}' bus='0x${bus}' slot='0x${device}' function='0x${fn}'/></source>
+      <address type='pci' domain='0x0000' bus='0x00' slot='0x${slot.toString(16).padStart(2, '0')}' function='0x0'/>
+    </hostdev>`;
+  };
+  return `<domain type='qemu'>
+  <name>${DOMAIN}</name>
+  <memory unit='MiB'>64</memory>
+  <vcpu>1</vcpu>
+  <os><type arch='x86_64' machine='q35'>hvm</type><kernel>${NESTED_WORKLOAD}</kernel></os>
+  <on_poweroff>destroy</on_poweroff>
+  <devices>
+    <emulator>/usr/bin/qemu-system-x86_64</emulator>
+    <controller type='usb' model='none'/>
+    <memballoon model='none'/>
+    <serial type='file'><source path='${SERIAL_LOG}'/><target port='0'/></serial>
+${hostdev(job.gpu, 2)}
+${hostdev(job.audio, 3)}
+  </devices>
+</domain>
+`;
+}
+
+export async function runLibvirtJob(job: LibvirtJob, ctx: LibvirtContext): Promise<LibvirtResult> {
+  const { io } = ctx;
+  const snap = { io, stateDir: ctx.stateDir, snapshot: snapshotHost };
+  await waitForDrivers(io, job.settle);
+  const baseline = await settledSnapshot(snap);
+  await mountRoot(job.sysrootTag, ctx.projectDir);
+  const daemons: { name: string; run: StartedCommand }[] = [];
+  const logs: Record<string, string> = {};
+  let standin: SystemdStandin | undefined;
+  try {
+    const readyMs = {} as LibvirtResult['readyMs'];
+    const start = async (name: keyof LibvirtResult['readyMs'], args: string[], ready: () => Promise<boolean> | boolean, env: Record<string, string> = {}): Promise<void> => {
+      const started = performance.now();
+      const run = startBounded('chroot', [ROOT, ...args], { timeoutMs: DAEMON_BOUND_MS, env: { ...CHROOT_ENV, ...env } });
+      daemons.push({ name, run });
+      let ended: CommandResult | undefined;
+      void run.result.then((r) => (ended = r));
+      const ok = await pollUntil(async () => ended !== undefined || (await ready()), job.stepTimeoutMs);
+      if (ended !== undefined) throw new Error(`${name} exited with ${ended.code ?? ended.signal} at start: ${(ended.stderr || ended.stdout).trim()}`);
+      if (!ok) throw new Error(`${name} was not ready within ${job.stepTimeoutMs} ms`);
+      readyMs[name] = performance.now() - started;
+    };
+
+    await start('dbusDaemon', ['/usr/bin/dbus-daemon', `--config-file=${LIBVIRT_BUS_CONFIG}`, '--nofork'], () => fs.existsSync(ROOT + LIBVIRT_BUS_SOCKET));
+    // systemd's stand-in runs outside the chroot, where the bus socket is under ROOT.
+    standin = await startSystemdStandin({ address: `unix:path=${ROOT}${LIBVIRT_BUS_SOCKET}`, addPolicy: async () => undefined });
+    await start('gpuHookd', ['/usr/bin/node', `${LIBVIRT_PROJECT}/dist/src/daemon/main.js`], async () => hasOwner('org.gpuhookd1'), {
+      GPU_HOOKD_BUS: BUS_ADDRESS,
+      GPU_HOOKD_ROOT: '/',
+      GPU_HOOKD_STATE_DIR: '/var/lib/gpu-hookd',
+    });
+    await start('virtlogd', ['/usr/sbin/virtlogd'], () => fs.existsSync(`${ROOT}/run/libvirt/virtlogd-sock`));
+    await start('libvirtd', ['/usr/sbin/libvirtd'], async () => (await virsh(['version'], job.stepTimeoutMs)).exitCode === 0, {
+      LIBVIRT_LOG_OUTPUTS: '1:file:/var/log/libvirt/libvirtd.log',
+      LIBVIRT_LOG_FILTERS: '1:util.hook 1:qemu.qemu_hostdev 3:*',
+    });
+
+    fs.writeFileSync(`${ROOT}/tmp/${DOMAIN}.xml`, domainXml(job));
+    const define = await virsh(['define', `/tmp/${DOMAIN}.xml`], job.stepTimeoutMs);
+    const result: LibvirtResult = { baseline, readyMs, define, serial: '', logs };
+    if (define.exitCode !== 0) return result;
+    result.start = await virsh(['start', DOMAIN], job.stepTimeoutMs);
+    if (result.start.exitCode !== 0) return result;
+
+    const startedAt = performance.now();
+    const serial = (): string => fs.readFileSync(ROOT + SERIAL_LOG, 'utf8');
+    await pollUntil(() => fs.existsSync(ROOT + SERIAL_LOG) && serial().includes(WORKLOAD_RESULT), job.stepTimeoutMs);
+    result.serial = fs.existsSync(ROOT + SERIAL_LOG) ? serial() : '';
+    const line = result.serial.split('\n').find((l) => l.startsWith(WORKLOAD_RESULT));
+    if (line !== undefined) {
+      result.workloadMs = performance.now() - startedAt;
+      result.workload = JSON.parse(line.slice(WORKLOAD_RESULT.length)) as WorkloadReport;
+    }
+    result.whileRunning = snapshotHost(io);
+    result.destroy = await virsh(['destroy', DOMAIN], job.stepTimeoutMs);
+    await waitForDrivers(io, job.settle);
+    result.afterRelease = await settledSnapshot(snap);
+    return result;
+  } finally {
+    await standin?.stop().catch(() => undefined);
+    // In reverse: libvirtd first (it may still call the hook), the bus last.
+    for (const { name, run } of daemons.reverse()) {
+      if (run.pid !== undefined) process.kill(run.pid, 'SIGTERM');
+      const r = await run.result;
+      logs[name] = tail(`${r.stdout}\n${r.stderr}`);
+    }
+    logs.libvirtdLog = tail(readOr(`${ROOT}/var/log/libvirt/libvirtd.log`));
+    logs.qemuLog = tail(readOr(`${ROOT}/var/log/libvirt/qemu/${DOMAIN}.log`));
+    await unmountRoot();
+  }
+}
+
+/** Polls `condition` every POLL_MS until it holds (true) or timeoutMs pass (false). */
+async function pollUntil(condition: () => boolean | Promise<boolean>, timeoutMs: number): Promise<boolean> {
+  const deadline = performance.now() + timeoutMs;
+  for (;;) {
+    if (await condition()) return true;
+    if (performance.now() > deadline) return false;
+    await new Promise((resolve) => setTimeout(resolve, POLL_MS));
+  }
+}
+
+async function virsh(args: string[], timeoutMs: number): Promise<VirshCall> {
+  const started = performance.now();
+  const r = await runBounded('chroot', [ROOT, '/usr/bin/virsh', '-c', 'qemu:///system', ...args], { timeoutMs, env: CHROOT_ENV });
+  return { args, exitCode: r.timedOut ? null : r.code, stdout: r.stdout, stderr: r.stderr, ms: performance.now() - started };
+}
+
+async function hasOwner(name: string): Promise<boolean> {
+  const r = await runBounded(
+    'chroot',
+    [ROOT, '/usr/bin/dbus-send', `--bus=${BUS_ADDRESS}`, '--print-reply', '--dest=org.freedesktop.DBus', '/org/freedesktop/DBus', 'org.freedesktop.DBus.NameHasOwner', `string:${name}`],
+    { timeoutMs: 10_000, env: CHROOT_ENV },
+  );
+  return r.code === 0 && r.stdout.includes('boolean true');
+}
+
+async function mountRoot(tag: string, projectDir: string): Promise<void> {
+  const mount = (args: string[]): Promise<string> => runChecked('mount', args, { timeoutMs: 30_000 });
+  fs.mkdirSync(ROOT, { recursive: true });
+  await mount(['-t', '9p', '-o', 'trans=virtio,version=9p2000.L,msize=512000,cache=loose,ro', tag, ROOT]);
+  for (const dir of LIBVIRT_TMPFS_DIRS) await mount(['-t', 'tmpfs', 'tmpfs', `${ROOT}/${dir}`]);
+  for (const dir of LIBVIRT_BIND_DIRS) await mount(['--bind', `/${dir}`, `${ROOT}/${dir}`]);
+  await mount(['--bind', projectDir, ROOT + LIBVIRT_PROJECT]);
+  fs.cpSync(ROOT + LIBVIRT_ETC_TEMPLATE, `${ROOT}/etc`, { recursive: true });
+  for (const dir of DIRS) fs.mkdirSync(path.join(ROOT, dir), { recursive: true });
+}
+
+async function unmountRoot(): Promise<void> {
+  const points = [LIBVIRT_PROJECT.slice(1), ...LIBVIRT_BIND_DIRS, ...LIBVIRT_TMPFS_DIRS].reverse();
+  for (const dir of points) await runBounded('umount', [`${ROOT}/${dir}`], { timeoutMs: 30_000 });
+  await runBounded('umount', [ROOT], { timeoutMs: 30_000 });
+}
+
+function readOr(file: string): string {
+  try {
+    return fs.readFileSync(file, 'utf8');
+  } catch {
+    return '';
+  }
+}
+
+function tail(text: string, lines = 40): string {
+  return text.trimEnd().split('\n').slice(-lines).join('\n');
+}

@@ -1,0 +1,33 @@
+// The opt-in libvirt-in-guest boot: the SeaBIOS/bochs-drm machine with a fifth 9p share holding the
+// libvirt sysroot; inside, libvirt starts a domain that takes the card through gpu-hookd's hook.
+
+import { SEABIOS_BOCHS } from '../lab/lab-scenarios';
+import { prepareLibvirtSysroot, type LibvirtSysroot } from '../lab/nested/libvirt-sysroot';
+import { bootLab, type LabBoot } from '../lab/runner/lab-boot';
+import { prepareLabImage } from '../lab/runner/lab-image';
+import { GUEST_GPU, GUEST_GPU_AUDIO } from '../lab/runner/qemu-machine';
+import type { LibvirtJob } from './libvirt-job';
+
+export const LIBVIRT_SHARE_TAG = 'libvirt';
+
+export const LIBVIRT_JOB: LibvirtJob = {
+  kind: 'libvirt',
+  gpu: GUEST_GPU,
+  audio: GUEST_GPU_AUDIO,
+  settle: { [GUEST_GPU]: 'bochs-drm', [GUEST_GPU_AUDIO]: 'snd_hda_intel' },
+  sysrootTag: LIBVIRT_SHARE_TAG,
+  // libvirtd's first capability probe runs QEMU under the guest's TCG: tens of seconds.
+  stepTimeoutMs: 240_000,
+};
+
+/** Four daemons, a capability probe and a nested VM, all under TCG: this bounds a stuck guest. */
+export const LIBVIRT_BOOT_TIMEOUT_MS = 900_000;
+
+export async function bootLibvirtInGuest(): Promise<LabBoot & { sysroot: LibvirtSysroot }> {
+  const image = await prepareLabImage();
+  const sysroot = await prepareLibvirtSysroot(image.cacheDir);
+  const boot = await bootLab(image, 'libvirt-in-guest', SEABIOS_BOCHS.machine, LIBVIRT_JOB, LIBVIRT_BOOT_TIMEOUT_MS, {
+    [LIBVIRT_SHARE_TAG]: { dir: sysroot.dir, writable: false },
+  });
+  return { ...boot, sysroot };
+}
