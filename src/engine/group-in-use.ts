@@ -37,10 +37,14 @@ export function describeGroupUse(use: GroupUse, group: string): string {
   return use.kernelBusy ? `device still in use by a process gpu-hookd cannot see (the kernel refuses to open /dev/vfio/${group}: EBUSY)` : '';
 }
 
-/** Throws Busy before any change when the plan would unbind from vfio-pci a group someone holds. */
+/**
+ * Throws Busy before any change when the plan would give back to the host a function of a group
+ * someone holds: an unbind from vfio-pci would block, and a probe waits on a function the kernel is
+ * still unbinding (left-to-kernel.ts) or is refused (EBUSY) by the host driver.
+ */
 export function refuseWhileHeld(io: HostIO, gpu: string, group: string | null, plan: readonly StepSpec[]): void {
-  const unbindsVfio = plan.some((s) => s.kind === 'unbind-driver' && s.driver === VFIO_DRIVER);
-  if (!unbindsVfio || group === null) return;
+  const givesBack = plan.some((s) => (s.kind === 'unbind-driver' && s.driver === VFIO_DRIVER) || s.kind === 'probe-driver');
+  if (!givesBack || group === null) return;
   const inUse = describeGroupUse(groupUse(io, group), group);
   if (inUse === '') return;
   throw new EngineError(

@@ -1,8 +1,11 @@
 // Runs a plan step by step (do, then verify) and, when a step fails, undoes that step and every
 // step before it in reverse. The runner knows nothing of journals or GPUs: the caller's `beforeStep`
 // makes the journal durable, and `emit` carries per-step events to logs, D-Bus and the CLI.
+// A function whose unbind from vfio-pci timed out is left to the kernel (left-to-kernel.ts): its
+// steps are not undone.
 
 import { messageOf } from './engine-error';
+import { unbindLeftToKernel } from './left-to-kernel';
 import type { StepContext, StepRegistry } from './step-executor';
 import { stepDevice } from './step-spec';
 import type { StepSpec } from './step-spec';
@@ -52,6 +55,8 @@ export class PlanFailure extends Error {
     readonly failed: StepFailure,
     readonly rollbackFailures: StepFailure[],
     readonly done: StepRecord[],
+    /** Functions left to the kernel in an unbind from vfio-pci that timed out: nothing of theirs was undone. */
+    readonly leftToKernel: readonly string[] = [],
   ) {
     super(`step '${failed.description}' failed`, { cause: failed.cause });
     this.name = 'PlanFailure';
@@ -76,8 +81,9 @@ export async function runPlan(plan: readonly StepSpec[], opts: RunOptions): Prom
     } catch (cause) {
       opts.emit?.({ ...base, status: 'failed', ms: performance.now() - started, error: messageOf(cause) });
       // The failed step may have half run: it is undone too.
-      const rollbackFailures = await undoSteps(plan.slice(0, index + 1), opts);
-      throw new PlanFailure({ index, description: base.description, cause }, rollbackFailures, done);
+      const leftToKernel = new Set<string>();
+      const rollbackFailures = await undoSteps(plan.slice(0, index + 1), { ...opts, leftToKernel }, cause);
+      throw new PlanFailure({ index, description: base.description, cause }, rollbackFailures, done, [...leftToKernel]);
     }
     const ms = performance.now() - started;
     opts.emit?.({ ...base, status: 'finished', ms, ...(note ? { note } : {}) });
@@ -86,31 +92,47 @@ export async function runPlan(plan: readonly StepSpec[], opts: RunOptions): Prom
   return done;
 }
 
+export interface UndoOptions extends Pick<RunOptions, 'ctx' | 'registry' | 'emit'> {
+  /** Functions whose steps are skipped; an undo that times out unbinding one from vfio-pci adds it. */
+  leftToKernel?: Set<string>;
+}
+
 /**
  * Undoes `steps` (a plan's prefix) in reverse. Goes on past a failed undo, so that as much of the
- * host as possible comes back, and returns the failures.
+ * host as possible comes back, and returns the failures. `failedWith`: why the last step failed.
+ * `opts.leftToKernel` ends holding every function left to the kernel.
  */
-export async function undoSteps(steps: readonly StepSpec[], opts: Pick<RunOptions, 'ctx' | 'registry' | 'emit'>): Promise<StepFailure[]> {
+export async function undoSteps(steps: readonly StepSpec[], opts: UndoOptions, failedWith?: unknown): Promise<StepFailure[]> {
   const failures: StepFailure[] = [];
+  const leftToKernel = opts.leftToKernel ?? new Set<string>();
+  /** True when `cause` leaves a function to the kernel: a fact reported on its own, not a failed undo. */
+  const leave = (cause: unknown): boolean => {
+    const device = unbindLeftToKernel(cause);
+    if (device !== undefined) leftToKernel.add(device);
+    return device !== undefined;
+  };
+  leave(failedWith);
   for (let index = steps.length - 1; index >= 0; index--) {
     const spec = steps[index];
+    const device = stepDevice(spec);
+    if (device !== undefined && leftToKernel.has(device)) continue;
     let description = `step ${index + 1} (${String(spec.kind)})`;
     const started = performance.now();
     try {
       const executor = opts.registry.executorFor(spec);
       description = executor.describe(spec);
-      opts.emit?.({ phase: 'undo', status: 'started', index, total: steps.length, description, device: stepDevice(spec) });
+      opts.emit?.({ phase: 'undo', status: 'started', index, total: steps.length, description, device });
       await executor.undo(opts.ctx, spec);
-      opts.emit?.({ phase: 'undo', status: 'finished', index, total: steps.length, description, device: stepDevice(spec), ms: performance.now() - started });
+      opts.emit?.({ phase: 'undo', status: 'finished', index, total: steps.length, description, device, ms: performance.now() - started });
     } catch (cause) {
-      failures.push({ index, description, cause });
+      if (!leave(cause)) failures.push({ index, description, cause });
       opts.emit?.({
         phase: 'undo',
         status: 'failed',
         index,
         total: steps.length,
         description,
-        device: stepDevice(spec),
+        device,
         ms: performance.now() - started,
         error: messageOf(cause),
       });

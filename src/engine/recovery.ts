@@ -1,12 +1,15 @@
 // After a crash: every journal left in the state directory is a transition that did not finish.
 // Its steps up to the one in flight are undone in reverse (each undo reads the kernel first, so a
 // step that never ran or half ran is handled), which returns the host to where it was before.
+// A function the kernel may still be unbinding from vfio-pci (left-to-kernel.ts) is left alone while
+// its group is held: reading or writing it would block until the VM lets go.
 
 import type { HostIO } from '../host/host-io';
 import type { HostServices } from '../host/host-services';
 import { currentBootId } from './device-state';
 import { messageOf } from './engine-error';
 import { GpuRecordStore } from './gpu-record-store';
+import { unbindsStillWaiting } from './left-to-kernel';
 import { readJournals, type TransitionKind } from './journal';
 import { removeFileDurable } from './atomic-file';
 import { undoSteps, type StepProgress, type StepRecord } from './plan-runner';
@@ -69,19 +72,33 @@ export async function recoverInterruptedTransition(stateDir: string, io: HostIO,
     }
 
     const undone: StepRecord[] = [];
-    const failures = await undoSteps(j.plan.slice(0, j.inFlight + 1), {
+    const steps = j.plan.slice(0, j.inFlight + 1);
+    const leftToKernel = new Set(unbindsStillWaiting(io, steps));
+    const failures = await undoSteps(steps, {
       ctx,
       registry,
+      leftToKernel,
       emit: (p) => {
         opts.onStep?.({ ...p, gpu: j.gpu, transition: j.id });
         if (p.status === 'finished') undone.push({ description: p.description, device: p.device, ms: p.ms ?? 0 });
       },
     });
-    if (failures.length === 0) {
+    if (failures.length === 0 && leftToKernel.size === 0) {
       if (j.kind === 'detach' && j.createdRecord) await records.remove(j.gpu);
       await removeFileDurable(found.file);
       log.warn({ ...base, steps: undone.length }, `undid the interrupted ${j.kind} of ${j.gpu}: the host is as before it`);
       transitions.push({ ...base, outcome: 'restored', undone });
+      continue;
+    }
+    if (leftToKernel.size > 0) {
+      const devices = [...leftToKernel].join(' and ');
+      const also = failures.length > 0 ? `; undoing '${failures[0].description}' failed too: ${messageOf(failures[0].cause)}` : '';
+      const error =
+        `the interrupted ${j.kind} of ${j.gpu} was not undone for ${devices}: the kernel is still unbinding it from vfio-pci and ` +
+        `finishes only when the VM lets go of its group, leaving it with no driver${also}; the journal ${found.file} is kept: ` +
+        `once the VM is gone, run gpu-hookctl attach ${j.gpu} to give every function back to its host driver`;
+      log.error(base, error);
+      transitions.push({ ...base, outcome: 'failed', undone, error });
       continue;
     }
     const first = failures[0];

@@ -22,6 +22,7 @@ import { inUseNote, refuseWhileHeld } from './group-in-use';
 import { recordHostState } from './host-state';
 import { Journal, type TransitionKind } from './journal';
 import { KeyedMutex } from './keyed-mutex';
+import { groupUseOf } from './left-to-kernel';
 import { PlanFailure, runPlan, type StepFailure, type StepProgress, type StepRecord } from './plan-runner';
 import { recoverInterruptedTransition, type RecoveryReport } from './recovery';
 import { DEFAULT_TIMEOUTS, silentLog, type EngineLog, type EngineTimeouts, type StepContext, type StepRegistry } from './step-executor';
@@ -85,6 +86,8 @@ export class TransitionEngine extends EventEmitter<EngineEvents> {
   private readonly timeouts: EngineTimeouts;
   private readonly registry: StepRegistry;
   private readonly locks = new KeyedMutex();
+  /** Functions left to the kernel in an unbind from vfio-pci that timed out, by IOMMU group (left-to-kernel.ts). */
+  private readonly leftToKernel = new Map<string, string>();
   private readonly services: HostServices | undefined;
   private namer: PciNamer | undefined;
 
@@ -164,7 +167,33 @@ export class TransitionEngine extends EventEmitter<EngineEvents> {
     // One lock per IOMMU group: two GPUs in one group are one unit for the kernel too.
     const address = this.parse(gpuAddress, kind);
     const key = readIommuGroupOf(this.io, address) ?? address;
-    return this.locks.run(key, work);
+    return this.locks.run(key, () => {
+      this.refuseWhileUnbinding(key, address, kind);
+      return work();
+    });
+  }
+
+  /**
+   * Refuses, before reading any function of the group, while the kernel still waits to finish an
+   * unbind from vfio-pci that timed out here: every read of that function's driver_override (the
+   * GPU's discovery reads them all) would block the event loop until the group is let go.
+   */
+  private refuseWhileUnbinding(key: string, gpu: string, kind: TransitionKind): void {
+    for (const [device, group] of this.leftToKernel) {
+      if (group !== key) continue;
+      const inUse = groupUseOf(this.io, device);
+      // Let go: the kernel has finished that unbind.
+      if (inUse === '') {
+        this.leftToKernel.delete(device);
+        continue;
+      }
+      throw new EngineError(
+        'Busy',
+        `${kind} of ${gpu} refused before any change: the kernel is still unbinding ${device} from ${VFIO_DRIVER} and finishes only ` +
+          `when the group is let go (${inUse}); shut the VM down (virsh shutdown or virsh destroy) or stop the process, then run ${kind} again`,
+        { gpu },
+      );
+    }
   }
 
   private parse(gpuAddress: string, kind: TransitionKind): string {
@@ -237,7 +266,8 @@ export class TransitionEngine extends EventEmitter<EngineEvents> {
       });
     } catch (e) {
       if (!(e instanceof PlanFailure)) throw e;
-      const restored = e.rollbackFailures.length === 0;
+      for (const device of e.leftToKernel) this.leftToKernel.set(device, readIommuGroupOf(this.io, device) ?? device);
+      const restored = e.rollbackFailures.length === 0 && e.leftToKernel.length === 0;
       if (restored) {
         await journal.remove();
         if (createdRecord) await this.records.remove(gpu);
@@ -260,8 +290,9 @@ export class TransitionEngine extends EventEmitter<EngineEvents> {
 
 /** The one sentence: what failed (device, step, cause), where the host stands, and what to do. */
 function transitionError(kind: TransitionKind, gpu: string, failure: PlanFailure, journalFile: string, inUse: string): EngineError {
-  const { failed, rollbackFailures } = failure;
+  const { failed, rollbackFailures, leftToKernel } = failure;
   const head = `${kind} of ${gpu} failed at '${failed.description}': ${messageOf(failed.cause)}${inUse}`;
+  if (leftToKernel.length > 0) return leftToKernelError(gpu, failure, head, journalFile);
   if (rollbackFailures.length === 0) {
     return new EngineError(codeOf(failed.cause), `${head}; the host was restored to its previous state${adviceFor(failed)}`, {
       gpu,
@@ -275,6 +306,25 @@ function transitionError(kind: TransitionKind, gpu: string, failure: PlanFailure
     `${head}; rolling back then failed too at '${first.description}': ${messageOf(first.cause)}${more}, so the host is ` +
       `half-way: the journal ${journalFile} is kept and gpu-hookd undoes it when it next starts; ` +
       `fix the cause (see dmesg) and restart gpu-hookd, or run the ${kind === 'detach' ? 'attach' : 'detach'} again`,
+    { gpu, step: failed.description, journal: journalFile },
+    { cause: failed.cause },
+  );
+}
+
+/**
+ * An unbind from vfio-pci timed out: the kernel finishes it alone once the group is let go, so the
+ * function was not touched again and ends with no driver; the next attach probes it back. The journal
+ * stays (a restart's recovery leaves the function alone while the group is held) and marks the GPU failed.
+ */
+function leftToKernelError(gpu: string, failure: PlanFailure, head: string, journalFile: string): EngineError {
+  const { failed, rollbackFailures, leftToKernel } = failure;
+  const devices = leftToKernel.join(' and ');
+  const also = rollbackFailures.length > 0 ? `; undoing '${rollbackFailures[0].description}' failed too: ${messageOf(rollbackFailures[0].cause)}` : '';
+  return new EngineError(
+    codeOf(failed.cause),
+    `${head}; the kernel finishes the unbind of ${devices} from ${VFIO_DRIVER} by itself once the VM lets go of the group and ` +
+      `then leaves ${leftToKernel.length > 1 ? 'them' : 'it'} with no driver, so gpu-hookd left ${devices} alone and undid the rest${also}: ` +
+      `once the VM is gone, run gpu-hookctl attach ${gpu} again to give every function back to its host driver`,
     { gpu, step: failed.description, journal: journalFile },
     { cause: failed.cause },
   );
