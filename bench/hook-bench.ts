@@ -3,7 +3,8 @@
 //     qemu.d/gpu-hookd against an empty hook in its place (libvirt re-reads hook files per call, so
 //     one libvirtd serves both; rounds alternate so that machine load hits both alike). Goal: <= 1.10.
 //  2. One hook call for such a domain (its live XML from libvirt), run as libvirt runs it, against
-//     an empty bash hook run the same way. Goal: median <= 10 ms.
+//     an empty bash hook run the same way: it reads a hook.conf and the daemon's hook-domains list
+//     (20 other names), as on a host where some VMs ask for CPU work in the config. Goal: median <= 10 ms.
 //  3. prepare begin -> exit of the hook for a domain whose metadata names the seed's RTX 2060, with
 //     the real daemon on a private bus over the simulated host (release between rounds, not timed).
 // Usage: node dist/bench/hook-bench.js [--runs N]
@@ -71,10 +72,16 @@ async function startTimes(lv: Libvirt, name: string, runs: number): Promise<{ ou
 async function callTimes(liveXml: string, name: string, runs: number, dir: string): Promise<{ ours: number[]; empty: number[] }> {
   const empty = path.join(dir, 'empty-hook');
   fs.writeFileSync(empty, EMPTY_HOOK, { mode: 0o755 });
+  const stateDir = path.join(dir, 'hook-state');
+  fs.mkdirSync(stateDir);
+  fs.writeFileSync(path.join(stateDir, 'hook-domains'), Array.from({ length: 20 }, (_, i) => `cpu-vm-${i}\n`).join(''));
+  const conf = path.join(dir, 'hook.conf');
+  fs.writeFileSync(conf, `GPU_HOOKD_STATE_DIR=${stateDir}\n`);
+  const env = { GPU_HOOKD_HOOK_CONF: conf };
   const times = { ours: [] as number[], empty: [] as number[] };
   const args = [name, 'prepare', 'begin', '-'];
   for (let i = 0; i < runs * 5; i++) {
-    times.ours.push(await hookCall(HOOK_PATH, args, liveXml));
+    times.ours.push(await hookCall(HOOK_PATH, args, liveXml, env));
     times.empty.push(await hookCall(empty, args, liveXml));
   }
   return times;
