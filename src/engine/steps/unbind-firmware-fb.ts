@@ -4,7 +4,7 @@
 // (or a DRM driver) claims the boot VGA's aperture (KERNEL-FACTS.md), so on the way back there may
 // be nothing to bind: that is said plainly, never papered over.
 
-import { findFirmwareFramebuffer, platformDriverPath } from '../../host/consoles';
+import { findFirmwareFramebuffer, framebuffersOf, platformDriverPath } from '../../host/consoles';
 import { parsePciAddress } from '../../host/pci-address';
 import { boundDriver } from '../device-state';
 import type { StepContext, StepExecutor } from '../step-executor';
@@ -27,9 +27,10 @@ async function unbind(ctx: StepContext, s: FbSpec): Promise<void> {
   await ctx.io.write(platformDriverPath(s.driver, 'unbind'), s.framebuffer, { timeoutMs: ctx.timeouts.writeMs });
 }
 
-/** A DRM driver drives the GPU's display (it has DRM nodes). */
+/** The GPU's own driver registered a framebuffer for the console. DRM nodes alone do not say it:
+ *  the proprietary nvidia driver has them and no fbdev, so without efifb the console stays black. */
 function gpuDraws(ctx: StepContext, gpu: string): boolean {
-  return ctx.io.list(`sys/bus/pci/devices/${parsePciAddress(gpu)}/drm`).length > 0;
+  return framebuffersOf(ctx.io, [parsePciAddress(gpu)]).length > 0;
 }
 
 /** Binds it back when it exists and the GPU has no driver of its own drawing; else says why not. */
@@ -40,7 +41,7 @@ async function bind(ctx: StepContext, s: FbSpec): Promise<string | undefined> {
       `the console comes back with the framebuffer of ${s.gpu}'s own driver`;
   }
   if (fb.driver !== null) return undefined;
-  // A DRM driver that took the GPU back draws the console itself; a second scanout on its memory would fight it.
+  // A driver that took the GPU back with a framebuffer draws the console itself; a second scanout on its memory would fight it.
   if (gpuDraws(ctx, s.gpu)) {
     return `${s.framebuffer} stays unbound: ${boundDriver(ctx.io, s.gpu) ?? 'a DRM driver'} drives ${s.gpu}'s display now`;
   }

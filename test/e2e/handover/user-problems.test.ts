@@ -8,50 +8,16 @@ import { builtinStepRegistry } from '../../../src/engine/steps/builtin-steps';
 import { DEFAULT_TIMEOUTS, silentLog } from '../../../src/engine/step-executor';
 import { findVtconsole, listFramebuffers } from '../../../src/host/consoles';
 import { isModuleLoaded } from '../../../src/host/modules';
-import type { ScenarioFile } from '../../../src/sim/scenario';
 import { parseScenario } from '../../../src/sim/scenario-parse';
 import labOvmfEfifb from '../../../src/sim/scenarios/lab-ovmf-efifb';
-import seedFile from '../../../src/sim/scenarios/seed';
 import { faultCounts, injectFault } from '../../../src/sim/faults';
 import { snapshotHost } from '../../../src/sim/snapshot';
 import { assertHostRestored } from '../../integration/engine/sim-engine';
 import { DM_UNIT } from '../../../src/sim/desktop/simulated-desktop';
 import { driversOf, FBCON, GPU, handoverSuite, HOST_DRIVERS, SETTINGS, simProcessRuns } from './handover-host';
+import { NVIDIA_DESKTOP, NVIDIA_HOST_DRIVERS, nvidiaDesktop } from './nvidia-desktop';
 
 const registry = builtinStepRegistry();
-
-/** A desktop whose only GPU is an NVIDIA card on the proprietary stack: efifb still scans out (nvidia has no fbdev) with fbcon on it. */
-function nvidiaDesktop(extraProcesses: NonNullable<ScenarioFile['processes']> = []): ReturnType<typeof parseScenario> {
-  const seed = structuredClone(seedFile) as ScenarioFile;
-  return parseScenario(
-    {
-      ...seed,
-      name: 'single-nvidia',
-      description: 'The seed desktop with its RTX 2060 on the proprietary nvidia stack',
-      modules: [
-        { name: 'drm' },
-        { name: 'drm_kms_helper', deps: ['drm'] },
-        { name: 'nvidia', drivers: [{ name: 'nvidia', ids: ['10de:*:03'], drm: { fbdev: false } }] },
-        { name: 'nvidia_modeset', deps: ['nvidia'] },
-        { name: 'nvidia_uvm', deps: ['nvidia'] },
-        { name: 'nvidia_drm', deps: ['nvidia_modeset', 'drm_kms_helper', 'drm'] },
-        ...(seed.modules ?? []).filter((m) => !['drm', 'drm_kms_helper', 'ttm', 'nouveau'].includes(m.name)),
-      ],
-      devices: seed.devices.map((d) => (d.address === GPU ? { ...d, driver: 'nvidia' } : d)),
-      firmwareFramebuffer: { kind: 'efi-framebuffer', state: 'bound-with-fb' },
-      processes: [
-        { pid: 1, comm: 'systemd', cmdline: ['/sbin/init'] },
-        { pid: 700, comm: 'nvidia-persiste', cmdline: ['/usr/bin/nvidia-persistenced'], fds: ['/dev/nvidiactl', '/dev/nvidia0'] },
-        { pid: 812, comm: 'sddm', cmdline: ['/usr/bin/sddm'] },
-        { pid: 845, comm: 'Xorg', cmdline: ['/usr/lib/Xorg', 'vt1'], fds: ['/dev/dri/card0', '/dev/nvidiactl', '/dev/nvidia0', '/dev/nvidia-modeset'] },
-        ...extraProcesses,
-      ],
-    },
-    'single-nvidia',
-  );
-}
-
-const NVIDIA_DESKTOP = { units: [{ name: 'nvidia-persistenced.service', pids: [700] }] };
 
 describe('known problems of single-GPU passthrough, answered', function () {
   this.timeout(30_000);
@@ -118,7 +84,7 @@ describe('known problems of single-GPU passthrough, answered', function () {
       for (const m of ['nvidia', 'nvidia_drm', 'nvidia_modeset', 'nvidia_uvm']) assert.equal(isModuleLoaded(host.sim.io, m), false, m);
 
       const attach = await host.engine.attach(GPU);
-      assert.deepEqual(driversOf(host), ['nvidia', 'snd_hda_intel', 'xhci_hcd', 'nvidia-gpu']);
+      assert.deepEqual(driversOf(host), NVIDIA_HOST_DRIVERS);
       assert.equal(simProcessRuns(host, 700), true, 'nvidia-persistenced runs again');
       const notes = attach.steps.filter((s) => s.note).map((s) => s.note ?? '');
       assert.equal(notes.length, 2, notes.join(' | '));
