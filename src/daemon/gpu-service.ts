@@ -6,7 +6,7 @@ import { EventEmitter } from 'node:events';
 import type { HostIO } from '../host/host-io';
 import { parsePciAddress } from '../host/pci-address';
 import type { Gpu } from '../host/pci-device';
-import { listGpus, findGpuForAddress } from '../host/gpu-inventory';
+import { listGpus, findGpuForAddress, type DiscoveryOptions } from '../host/gpu-inventory';
 import { readDomainRequest, validateDomainName, type DomainRequest } from '../libvirt/domain-request';
 import type { TransitionEngine, StepEvent } from '../engine/transition-engine';
 import type { HandoverSettings } from '../engine/handover-plan';
@@ -72,19 +72,28 @@ export class GpuService extends EventEmitter<GpuServiceEvents> {
   /** Finishes or undoes a transition a crash interrupted, scans the GPUs, and gives back GPUs of VMs that are gone. */
   async start(): Promise<void> {
     const recovery = await this.opts.engine.recover();
+    const failed = new Map<string, string>();
     for (const t of recovery.transitions) {
       this.opts.log.warn({ event: 'recovered', transition: t }, 'a transition interrupted by a crash was undone');
+      if (t.outcome === 'failed' && t.gpu) failed.set(t.gpu, t.error ?? '');
       // An undone detach left the GPU on its host drivers: the claim taken for it (a VM whose start
       // failed with us, or a Detach by hand) holds nothing any more.
       if (t.kind === 'detach' && t.gpu && (t.outcome === 'restored' || t.outcome === 'stale')) await this.owners.delete(t.gpu);
     }
     await this.opts.cpus?.recover(this.opts.isVmRunning);
     this.rescan();
+    // The kernel's drivers do not tell that the host is half-way: the kept journal does.
+    for (const [address, error] of failed) {
+      const state = this.gpus.get(address);
+      if (!state) continue;
+      state.mode = 'failed';
+      state.lastError = error;
+    }
     await this.reconcileOwners();
   }
 
   rescan(): void {
-    const found = listGpus(this.opts.io).filter((g) => g.group.id !== null);
+    const found = listGpus(this.opts.io, this.discovery()).filter((g) => g.group.id !== null);
     const seen = new Set<string>();
     for (const gpu of found) {
       seen.add(gpu.address);
@@ -292,7 +301,7 @@ export class GpuService extends EventEmitter<GpuServiceEvents> {
       this.refreshGpu(state);
       // The engine keeps the journal only when its rollback failed: then the host is not as it was.
       const unrestored = Boolean((e as { details?: { journal?: string } }).details?.journal);
-      state.mode = unrestored ? 'failed' : modeFromKernel(state.gpu);
+      state.mode = unrestored || this.hasFunctionLeftToKernel(state.gpu) ? 'failed' : modeFromKernel(state.gpu);
       this.emit('gpu-changed', address);
       this.emit('transition-finished', address, kind, false, err.message);
       throw err;
@@ -347,7 +356,7 @@ export class GpuService extends EventEmitter<GpuServiceEvents> {
     const gpu = this.gpuOfFunction(address);
     if (gpu) return gpu;
     // Let discovery say precisely why (unknown device, not a GPU, not in a GPU's group).
-    findGpuForAddress(this.opts.io, address);
+    findGpuForAddress(this.opts.io, address, this.discovery());
     throw new ServiceError('NotFound', `${address} is not a GPU or a function of a GPU's IOMMU group on this host`);
   }
 
@@ -360,11 +369,21 @@ export class GpuService extends EventEmitter<GpuServiceEvents> {
 
   private refreshGpu(state: GpuState): Gpu {
     try {
-      state.gpu = findGpuForAddress(this.opts.io, state.gpu.address);
+      state.gpu = findGpuForAddress(this.opts.io, state.gpu.address, this.discovery());
     } catch {
       // The device vanished (hot unplug): keep the last view; the next rescan drops it.
     }
     return state.gpu;
+  }
+
+  /** Never reads the driver_override of a function the kernel is still unbinding: that read would freeze the daemon. */
+  private discovery(): DiscoveryOptions {
+    return { unreadable: this.opts.engine.leftToKernel() };
+  }
+
+  private hasFunctionLeftToKernel(gpu: Gpu): boolean {
+    const left = this.opts.engine.leftToKernel();
+    return gpu.functions.some((f) => left.has(f.address));
   }
 
   private mustGet(address: string): GpuState {

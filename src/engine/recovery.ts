@@ -28,6 +28,8 @@ export interface RecoveredTransition {
   undone: StepRecord[];
   /** One sentence, for failed and unreadable. */
   error?: string;
+  /** Functions left alone because the kernel is still unbinding them from vfio-pci (left-to-kernel.ts). */
+  leftToKernel?: string[];
 }
 
 export interface RecoveryReport {
@@ -98,7 +100,7 @@ export async function recoverInterruptedTransition(stateDir: string, io: HostIO,
         `finishes only when the VM lets go of its group, leaving it with no driver${also}; the journal ${found.file} is kept: ` +
         `once the VM is gone, run gpu-hookctl attach ${j.gpu} to give every function back to its host driver`;
       log.error(base, error);
-      transitions.push({ ...base, outcome: 'failed', undone, error });
+      transitions.push({ ...base, outcome: 'failed', undone, error, leftToKernel: [...leftToKernel] });
       continue;
     }
     const first = failures[0];

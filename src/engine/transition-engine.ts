@@ -87,7 +87,7 @@ export class TransitionEngine extends EventEmitter<EngineEvents> {
   private readonly registry: StepRegistry;
   private readonly locks = new KeyedMutex();
   /** Functions left to the kernel in an unbind from vfio-pci that timed out, by IOMMU group (left-to-kernel.ts). */
-  private readonly leftToKernel = new Map<string, string>();
+  private readonly unbindsLeft = new Map<string, string>();
   private readonly services: HostServices | undefined;
   private namer: PciNamer | undefined;
 
@@ -159,8 +159,24 @@ export class TransitionEngine extends EventEmitter<EngineEvents> {
   }
 
   /** Undoes transitions a crash interrupted; the daemon calls it at start, before serving. */
-  recover(): Promise<RecoveryReport> {
-    return recoverInterruptedTransition(this.stateDir, this.io, { registry: this.registry, log: this.log, timeouts: this.timeouts, services: this.services });
+  async recover(): Promise<RecoveryReport> {
+    const report = await recoverInterruptedTransition(this.stateDir, this.io, { registry: this.registry, log: this.log, timeouts: this.timeouts, services: this.services });
+    for (const t of report.transitions) for (const device of t.leftToKernel ?? []) this.leaveToKernel(device);
+    return report;
+  }
+
+  /**
+   * Functions the kernel may still be unbinding from vfio-pci (a transition timed out there, or a
+   * restart's recovery found one waiting): reading their driver_override would block, so discovery
+   * must skip it (DiscoveryOptions.unreadable). One leaves the set at the next transition of its GPU
+   * once its group is let go.
+   */
+  leftToKernel(): ReadonlySet<string> {
+    return new Set(this.unbindsLeft.keys());
+  }
+
+  private leaveToKernel(device: string): void {
+    this.unbindsLeft.set(device, readIommuGroupOf(this.io, device) ?? device);
   }
 
   private async locked(gpuAddress: string, kind: TransitionKind, work: () => Promise<TransitionReport>): Promise<TransitionReport> {
@@ -179,12 +195,12 @@ export class TransitionEngine extends EventEmitter<EngineEvents> {
    * GPU's discovery reads them all) would block the event loop until the group is let go.
    */
   private refuseWhileUnbinding(key: string, gpu: string, kind: TransitionKind): void {
-    for (const [device, group] of this.leftToKernel) {
+    for (const [device, group] of this.unbindsLeft) {
       if (group !== key) continue;
       const inUse = groupUseOf(this.io, device);
       // Let go: the kernel has finished that unbind.
       if (inUse === '') {
-        this.leftToKernel.delete(device);
+        this.unbindsLeft.delete(device);
         continue;
       }
       throw new EngineError(
@@ -266,7 +282,7 @@ export class TransitionEngine extends EventEmitter<EngineEvents> {
       });
     } catch (e) {
       if (!(e instanceof PlanFailure)) throw e;
-      for (const device of e.leftToKernel) this.leftToKernel.set(device, readIommuGroupOf(this.io, device) ?? device);
+      for (const device of e.leftToKernel) this.leaveToKernel(device);
       const restored = e.rollbackFailures.length === 0 && e.leftToKernel.length === 0;
       if (restored) {
         await journal.remove();

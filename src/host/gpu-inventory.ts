@@ -18,6 +18,8 @@ export interface GpuInventory {
 export interface DiscoveryOptions {
   /** Names devices; defaults to the system's pci.ids. */
   namer?: PciNamer;
+  /** Functions whose driver_override must not be read (see PciDeviceReader); their driverOverride is null. */
+  unreadable?: ReadonlySet<string>;
 }
 
 // Each refusal carries `kind`, the family of org.gpuhookd1.Error the daemon answers with.
@@ -56,7 +58,7 @@ export class NoIommuGroupError extends Error {
 }
 
 export function discoverGpus(io: HostIO, options: DiscoveryOptions = {}): GpuInventory {
-  const reader = new PciDeviceReader(io, options.namer);
+  const reader = new PciDeviceReader(io, options.namer, options.unreadable);
   const groups = new Map<string, IommuGroup>();
   const gpus: Gpu[] = [];
   const gpusWithoutGroup: PciDevice[] = [];
@@ -90,7 +92,7 @@ export function listGpus(io: HostIO, options: DiscoveryOptions = {}): Gpu[] {
 export function findGpuForAddress(io: HostIO, address: string, options: DiscoveryOptions = {}): Gpu {
   const normalized = parsePciAddress(address);
   if (!pciDeviceExists(io, normalized)) throw new NoSuchPciDeviceError(normalized);
-  const reader = new PciDeviceReader(io, options.namer);
+  const reader = new PciDeviceReader(io, options.namer, options.unreadable);
   const device = reader.read(normalized);
   if (!device) throw new NoSuchPciDeviceError(normalized);
   if (device.iommuGroup === null) {

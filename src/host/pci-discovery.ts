@@ -34,9 +34,13 @@ export class PciDeviceReader {
   private readonly devices = new Map<string, PciDevice | undefined>();
   private readonly modules = new Map<string, string | null>();
 
+  /** `unreadable`: functions whose driver_override is not read (their PciDevice shows null): the
+   *  kernel holds their device lock in an unbind from vfio-pci it has not finished (engine/left-to-kernel.ts),
+   *  and the read would block until the VM lets go. Links take no device lock and are still read. */
   constructor(
     private readonly io: HostIO,
     private readonly namer: PciNamer = systemPciNamer(io),
+    private readonly unreadable: ReadonlySet<string> = new Set(),
   ) {}
 
   /** The device at `address`, or undefined when the kernel does not list it (absent or just removed). */
@@ -56,7 +60,7 @@ export class PciDeviceReader {
     const subsystemDeviceId = hexAttribute(io.readText(`${dir}/subsystem_device`), 4) ?? null;
     const headerType = readHeaderType(io, address) ?? headerTypeFromClass(classCode);
     const driver = io.readLinkName(`${dir}/driver`) ?? null;
-    const override = io.readText(`${dir}/driver_override`);
+    const override = this.unreadable.has(address) ? undefined : io.readText(`${dir}/driver_override`);
     return {
       address,
       vendorId,

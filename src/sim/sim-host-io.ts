@@ -17,13 +17,13 @@ import {
   WriteOptions,
 } from '../host/host-io';
 import { KernelContext, KernelError, ProbeFaults, ScenarioIndex } from './kernel-context';
-import { applyWrite } from './kernel-writes';
+import { applyWrite, deviceAttributeOf } from './kernel-writes';
 import { loadModule, unloadModule } from './module-model';
 import { settleProbes } from './pci-binding';
 import { groupHeld, lockedWrite, startHeldUnbind, unbindWaiting } from './held-group-model';
 import { FaultEffect, MODPROBE_PATH, takeFaults } from './faults';
 import { Scenario } from './scenario';
-import { PendingProbe, readScenarioOf, SimPaths, SimState, withLock, writeState } from './sim-state';
+import { PendingProbe, readScenarioOf, readState, SimPaths, SimState, withLock, writeState } from './sim-state';
 
 /** A fault rule's errno, before it is dressed as the caller's kind of error. */
 class InjectedFailure extends Error {
@@ -35,6 +35,8 @@ import { Tree } from './tree';
 
 /** How often a write waiting for a device's lock looks again. */
 const DEVICE_LOCK_POLL_MS = 5;
+/** How long a read of driver_override waits on a device lock before the simulator gives up (see waitForDeviceLock). */
+const READ_LOCK_GIVE_UP_MS = 60_000;
 /** The longest a Node timer can wait; "blocks forever" re-arms it so the process stays alive as a blocked write would keep it. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
@@ -63,6 +65,7 @@ export class SimHostIO extends SysfsHostIO {
 
   override readText(rel: string): string | undefined {
     this.settleIfDue();
+    this.waitForDeviceLock(normalise(rel));
     return super.readText(rel);
   }
 
@@ -98,6 +101,27 @@ export class SimHostIO extends SysfsHostIO {
 
   override unloadModule(name: string, options: WriteOptions = {}): Promise<void> {
     return this.emulateModprobe(name, 'unload', options);
+  }
+
+  /**
+   * Reading driver_override takes the device's lock, as on the kernel: while that device's unbind from
+   * vfio-pci waits for its group to be let go, the read blocks the reading process. A real kernel would
+   * wait forever; the simulator gives up after a while so that a test reading it in-process fails instead of hanging.
+   */
+  private waitForDeviceLock(rel: string): void {
+    const attribute = deviceAttributeOf(rel);
+    if (attribute?.attr !== 'driver_override') return;
+    const started = Date.now();
+    const sleeper = new Int32Array(new SharedArrayBuffer(4));
+    while (withLock(this.paths, () => readState(this.paths).unbindsWaiting.includes(attribute.address))) {
+      if (Date.now() - started > READ_LOCK_GIVE_UP_MS) {
+        throw new Error(
+          `simulated kernel: reading ${rel} waited ${formatMs(READ_LOCK_GIVE_UP_MS)} on the device lock of ${attribute.address}, whose unbind from ` +
+            'vfio-pci waits for its IOMMU group to be let go; a real kernel would block forever: do not read it before releaseGroup',
+        );
+      }
+      Atomics.wait(sleeper, 0, 0, DEVICE_LOCK_POLL_MS);
+    }
   }
 
   /** Stops this object's timers (queued probes, blocked writes) so the process can exit. */

@@ -1,0 +1,62 @@
+// GpuService.start() after a restart whose recovery could not undo a transition: the GPU's Mode says
+// "failed" with recovery's sentence, whatever the kernel's drivers suggest, and a function the kernel
+// is still unbinding from vfio-pci is not read (its driver_override would block the daemon).
+
+import assert from 'node:assert/strict';
+import pino from 'pino';
+import { GpuService } from '../../../src/daemon/gpu-service';
+import type { HostIO } from '../../../src/host/host-io';
+import { TransitionEngine } from '../../../src/engine/transition-engine';
+import { holdGroup, releaseGroup } from '../../../src/sim/faults';
+import { simEngine, type SimEngine } from '../engine/sim-engine';
+
+const GPU = '0000:01:00.0';
+const GROUP = '13';
+
+describe('GpuService.start() after a recovery that failed', () => {
+  let sim: SimEngine | undefined;
+  afterEach(async () => {
+    if (sim) releaseGroup(sim.host.root, GROUP);
+    await sim?.dispose();
+    sim = undefined;
+  });
+
+  it('shows Mode failed with the recovery sentence and reads no driver_override of the function left to the kernel', async () => {
+    const reads: string[] = [];
+    let unbindStarted = false;
+    let racingIo: HostIO | undefined;
+    // The VM opens the group between the engine's look for holders and its unbind from vfio-pci.
+    sim = await simEngine('seed', {
+      timeouts: { writeMs: 200 },
+      io: (io) => {
+        const racing = Object.create(io) as HostIO;
+        racing.write = (rel, value, options) => {
+          if (!unbindStarted && rel === 'sys/bus/pci/drivers/vfio-pci/unbind' && value === GPU) {
+            unbindStarted = true;
+            holdGroup(io.root, GROUP, { pid: 2817, comm: 'qemu-system-x86' });
+          }
+          return io.write(rel, value, options);
+        };
+        racing.readText = (rel) => {
+          if (unbindStarted && rel === `sys/bus/pci/devices/${GPU}/driver_override`) reads.push(rel);
+          return io.readText(rel);
+        };
+        racingIo = racing;
+        return racing;
+      },
+    });
+    await sim.engine.detach(GPU);
+    await assert.rejects(sim.engine.attach(GPU), /gpu-hookd left 0000:01:00\.0 alone/);
+
+    const io = racingIo as HostIO;
+    const restarted = new TransitionEngine({ io, stateDir: sim.stateDir, timeouts: { writeMs: 200, probeMs: 500 } });
+    const service = new GpuService({ io, engine: restarted, stateDir: sim.stateDir, log: pino({ level: 'silent' }) });
+    await service.start();
+
+    const view = service.view(GPU);
+    assert.equal(view.mode, 'failed');
+    assert.match(view.lastError, /^the interrupted attach of 0000:01:00\.0 was not undone for 0000:01:00\.0: the kernel is still unbinding it/);
+    assert.deepEqual([...restarted.leftToKernel()], [GPU]);
+    assert.deepEqual(reads, [], 'nothing read the driver_override of the function left to the kernel');
+  });
+});
