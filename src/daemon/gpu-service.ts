@@ -74,7 +74,14 @@ export class GpuService extends EventEmitter<GpuServiceEvents> {
     const recovery = await this.opts.engine.recover();
     const failed = new Map<string, string>();
     for (const t of recovery.transitions) {
-      this.opts.log.warn({ event: 'recovered', transition: t }, 'a transition interrupted by a crash was undone');
+      const said = {
+        restored: 'a transition interrupted by a crash was undone',
+        stale: 'a journal from an earlier boot was dropped: that host state is gone',
+        failed: `a transition interrupted by a crash could not be undone: ${t.error ?? ''}`,
+        unreadable: `a journal could not be read and was kept for a person to look at: ${t.error ?? ''}`,
+      }[t.outcome];
+      const level = t.outcome === 'failed' || t.outcome === 'unreadable' ? 'error' : 'warn';
+      this.opts.log[level]({ event: 'recovered', transition: t }, said);
       if (t.outcome === 'failed' && t.gpu) failed.set(t.gpu, t.error ?? '');
       // An undone detach left the GPU on its host drivers: the claim taken for it (a VM whose start
       // failed with us, or a Detach by hand) holds nothing any more.
