@@ -27,18 +27,8 @@ export const cpuDir = (cpu: number) => `sys/devices/system/cpu/cpu${cpu}`;
 /** The firmware framebuffer's platform device name for its kind ("efi-framebuffer.0"). */
 export const firmwareFbDevice = (kind: string) => `${kind}.0`;
 
-/** "0,8" / "0-3,8" as the kernel prints cpu lists. */
-export function formatCpuList(cpus: number[]): string {
-  const sorted = [...new Set(cpus)].sort((a, b) => a - b);
-  const parts: string[] = [];
-  for (let i = 0; i < sorted.length; ) {
-    let j = i;
-    while (j + 1 < sorted.length && sorted[j + 1] === sorted[j] + 1) j++;
-    parts.push(j === i ? `${sorted[i]}` : `${sorted[i]}-${sorted[j]}`);
-    i = j + 1;
-  }
-  return parts.join(',');
-}
+/** Cpu lists are printed as the kernel prints them; one formatter for the daemon and the simulator. */
+export { formatCpuList } from '../cpu/cpu-list';
 
 /** Parses "0-3,8,10-11"; null when malformed. */
 export function parseCpuList(text: string): number[] | null {
