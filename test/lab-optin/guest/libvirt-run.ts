@@ -65,13 +65,23 @@ ${hostdev(job.audio, 3)}
 }
 
 export async function runLibvirtJob(job: LibvirtJob, ctx: LibvirtContext): Promise<LibvirtResult> {
+  const logs: Record<string, string> = {};
+  try {
+    return await runWithDaemons(job, ctx, logs);
+  } catch (e) {
+    // The daemons' own words, gathered as they were ended, say why a step failed.
+    const told = Object.entries(logs).map(([name, text]) => `--- ${name}:\n${text}`).join('\n');
+    throw new Error(`${(e as Error).message}\n${told}`);
+  }
+}
+
+async function runWithDaemons(job: LibvirtJob, ctx: LibvirtContext, logs: Record<string, string>): Promise<LibvirtResult> {
   const { io } = ctx;
   const snap = { io, stateDir: ctx.stateDir, snapshot: snapshotHost };
   await waitForDrivers(io, job.settle);
   const baseline = await settledSnapshot(snap);
   await mountRoot(job.sysrootTag, ctx.projectDir);
   const daemons: { name: string; run: StartedCommand }[] = [];
-  const logs: Record<string, string> = {};
   let standin: SystemdStandin | undefined;
   try {
     const readyMs = {} as LibvirtResult['readyMs'];
@@ -126,7 +136,7 @@ export async function runLibvirtJob(job: LibvirtJob, ctx: LibvirtContext): Promi
     await standin?.stop().catch(() => undefined);
     // In reverse: libvirtd first (it may still call the hook), the bus last.
     for (const { name, run } of daemons.reverse()) {
-      if (run.pid !== undefined) process.kill(run.pid, 'SIGTERM');
+      signal(run.pid, 'SIGTERM');
       const r = await run.result;
       logs[name] = tail(`${r.stdout}\n${r.stderr}`);
     }
@@ -176,6 +186,16 @@ async function unmountRoot(): Promise<void> {
   const points = [LIBVIRT_PROJECT.slice(1), ...LIBVIRT_BIND_DIRS, ...LIBVIRT_TMPFS_DIRS].reverse();
   for (const dir of points) await runBounded('umount', [`${ROOT}/${dir}`], { timeoutMs: 30_000 });
   await runBounded('umount', [ROOT], { timeoutMs: 30_000 });
+}
+
+/** A daemon that already exited (its failure is what the job reports) is no error here. */
+function signal(pid: number | undefined, name: NodeJS.Signals): void {
+  if (pid === undefined) return;
+  try {
+    process.kill(pid, name);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'ESRCH') throw e;
+  }
 }
 
 function readOr(file: string): string {

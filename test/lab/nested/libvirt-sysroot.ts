@@ -74,8 +74,9 @@ const BUS_CONF = `<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Conf
 /** Files of LIBVIRT_ETC_TEMPLATE, relative to /etc. */
 export function etcFiles(hook: string): Record<string, string> {
   return {
-    passwd: 'root:x:0:0:root:/root:/usr/bin/bash\n',
-    group: 'root:x:0:\ngpuhookd:x:990:\n',
+    // libvirt's QEMU driver resolves its built-in default user and group at start, whatever qemu.conf says.
+    passwd: 'root:x:0:0:root:/root:/usr/bin/bash\nlibvirt-qemu:x:64055:64055::/var/lib/libvirt:/usr/sbin/nologin\n',
+    group: 'root:x:0:\nkvm:x:64055:\nlibvirt-qemu:x:64056:\ngpuhookd:x:990:\n',
     'machine-id': '6c6162676775686f6f6b6400000000aa\n',
     'libvirt/libvirtd.conf': '',
     'libvirt/virtlogd.conf': '',
@@ -95,7 +96,7 @@ export async function prepareLibvirtSysroot(cacheDir: string): Promise<LibvirtSy
   }
   const hook = fs.readFileSync(HOOK_SOURCE, 'utf8');
   const versions = await runChecked('dpkg-query', ['-W', 'libvirt-daemon', 'libvirt-daemon-driver-qemu', 'libvirt-clients', 'dbus', 'qemu-system-x86', 'bash'], { timeoutMs: 30_000 });
-  const key = contentKey(versions, process.version, nodeBinary, hook, QEMU_CONF, BUS_CONF, ...WORKLOAD_CFLAGS);
+  const key = contentKey(versions, process.version, nodeBinary, JSON.stringify(etcFiles(hook)), ...WORKLOAD_CFLAGS);
   const dir = await cachedArtifact(path.join(cacheDir, `libvirt-sysroot-${key}`), async (scratch) => {
     for (const d of [...LIBVIRT_TMPFS_DIRS, ...LIBVIRT_BIND_DIRS, LIBVIRT_PROJECT.slice(1)]) fs.mkdirSync(path.join(scratch, d), { recursive: true });
     const elves = [...PROGRAMS.map((p) => fs.realpathSync(p)), TCG_MODULE, QEMU_DRIVER, nodeBinary];
