@@ -32,6 +32,8 @@ const WORKLOAD_RESULT = 'WORKLOAD-RESULT ';
 /** Daemons run until the agent ends them; this only bounds one left behind. */
 const DAEMON_BOUND_MS = 30 * 60_000;
 const POLL_MS = 100;
+/** One `virsh version` while libvirtd starts: a call it cannot answer yet must not eat the whole step. */
+const VIRSH_POLL_MS = 15_000;
 const BUS_ADDRESS = `unix:path=${LIBVIRT_BUS_SOCKET}`;
 const CHROOT_ENV = { PATH: '/usr/sbin:/usr/bin', HOME: '/tmp', LC_ALL: 'C', TMPDIR: '/tmp' };
 const DIRS = ['var/lib/libvirt/qemu', 'var/cache/libvirt/qemu', 'var/log/libvirt/qemu', 'var/lib/gpu-hookd', 'run/libvirt', 'run/gpu-hookd-lab'];
@@ -106,9 +108,9 @@ async function runWithDaemons(job: LibvirtJob, ctx: LibvirtContext, logs: Record
       GPU_HOOKD_STATE_DIR: '/var/lib/gpu-hookd',
     });
     await start('virtlogd', ['/usr/sbin/virtlogd'], () => fs.existsSync(`${ROOT}/run/libvirt/virtlogd-sock`));
-    await start('libvirtd', ['/usr/sbin/libvirtd'], async () => (await virsh(['version'], job.stepTimeoutMs)).exitCode === 0, {
+    await start('libvirtd', ['/usr/sbin/libvirtd'], async () => (await virsh(['version'], VIRSH_POLL_MS)).exitCode === 0, {
       LIBVIRT_LOG_OUTPUTS: '1:file:/var/log/libvirt/libvirtd.log',
-      LIBVIRT_LOG_FILTERS: '1:util.hook 1:qemu.qemu_hostdev 3:*',
+      LIBVIRT_LOG_FILTERS: '1:util.hook 1:qemu 1:util.command 1:rpc.virnetserver 3:*',
     });
 
     fs.writeFileSync(`${ROOT}/tmp/${DOMAIN}.xml`, domainXml(job));
@@ -133,6 +135,7 @@ async function runWithDaemons(job: LibvirtJob, ctx: LibvirtContext, logs: Record
     result.afterRelease = await settledSnapshot(snap);
     return result;
   } finally {
+    logs.ps = (await runBounded('ps', ['-o', 'pid,stat,time,args'], { timeoutMs: 10_000 })).stdout;
     await standin?.stop().catch(() => undefined);
     // In reverse: libvirtd first (it may still call the hook), the bus last.
     for (const { name, run } of daemons.reverse()) {
@@ -140,7 +143,7 @@ async function runWithDaemons(job: LibvirtJob, ctx: LibvirtContext, logs: Record
       const r = await run.result;
       logs[name] = tail(`${r.stdout}\n${r.stderr}`);
     }
-    logs.libvirtdLog = tail(readOr(`${ROOT}/var/log/libvirt/libvirtd.log`));
+    logs.libvirtdLog = tail(readOr(`${ROOT}/var/log/libvirt/libvirtd.log`), 120);
     logs.qemuLog = tail(readOr(`${ROOT}/var/log/libvirt/qemu/${DOMAIN}.log`));
     await unmountRoot();
   }
