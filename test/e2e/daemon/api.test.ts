@@ -10,7 +10,7 @@ import { BUS_NAME, GPU_IFACE, MANAGER_IFACE, MANAGER_PATH, gpuObjectPath, parseI
 import { clearFaults, injectFault } from '../../../src/sim/faults';
 import { waitFor } from '../../support/processes';
 import { buildTestDomainXml } from '../../support/safe-domain';
-import { DaemonUnderTest, callError, printDaemonLogOnFailure, recordSignals, type Recorded } from './daemon-under-test';
+import { DaemonUnderTest, callError, recordSignals, type Recorded, useDaemonUnderTest } from './daemon-under-test';
 
 const RTX = '0000:01:00.0';
 const RTX_PATH = gpuObjectPath(RTX);
@@ -46,13 +46,7 @@ describe('gpu-hookd D-Bus API (real daemon, real dbus-daemon, simulated seed hos
   this.timeout(30_000);
   let dut: DaemonUnderTest;
 
-  before(async () => {
-    dut = await DaemonUnderTest.start();
-  });
-  after(async () => {
-    await dut?.dispose();
-  });
-  printDaemonLogOnFailure(() => dut);
+  useDaemonUnderTest((started) => (dut = started));
   afterEach(() => clearFaults(dut.root));
 
   async function introspect(objectPath: string): Promise<string> {
@@ -320,13 +314,7 @@ describe('gpu-hookd D-Bus API on a host whose GPU shares its IOMMU group with th
   this.timeout(30_000);
   let dut: DaemonUnderTest;
 
-  before(async () => {
-    dut = await DaemonUnderTest.start({ scenario: 'shared-group' });
-  });
-  after(async () => {
-    await dut?.dispose();
-  });
-  printDaemonLogOnFailure(() => dut);
+  useDaemonUnderTest((started) => (dut = started), { scenario: 'shared-group' });
 
   it('Detach and Prepare answer NotViable naming the NIC, and leave the NIC on igb', async () => {
     const before = dut.snapshot();

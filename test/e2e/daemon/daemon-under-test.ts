@@ -239,6 +239,22 @@ export function printDaemonLogOnFailure(daemon: () => DaemonUnderTest | undefine
   });
 }
 
+/**
+ * The usual life of a describe block's daemon: started before its tests (on the seed host unless options
+ * say otherwise), its log printed after a failed test, disposed after the block. `use` receives it.
+ */
+export function useDaemonUnderTest(use: (dut: DaemonUnderTest) => void, options: DaemonUnderTestOptions = {}): void {
+  let started: DaemonUnderTest | undefined;
+  before(async () => {
+    started = await DaemonUnderTest.start(options);
+    use(started);
+  });
+  after(async () => {
+    await started?.dispose();
+  });
+  printDaemonLogOnFailure(() => started);
+}
+
 /** The error a D-Bus call was answered with: its name and text. Fails when the call succeeded. */
 export async function callError(call: Promise<unknown>): Promise<{ name: string; text: string }> {
   try {

@@ -8,7 +8,7 @@ import * as path from 'node:path';
 import { injectFault } from '../../../src/sim/faults';
 import { runCommand, spawnTracked, waitFor, type CommandResult } from '../../support/processes';
 import { buildTestDomainXml } from '../../support/safe-domain';
-import { DaemonUnderTest, HOOKCTL_ENTRY, printDaemonLogOnFailure } from './daemon-under-test';
+import { DaemonUnderTest, HOOKCTL_ENTRY, useDaemonUnderTest } from './daemon-under-test';
 
 const RTX = '0000:01:00.0';
 
@@ -22,13 +22,7 @@ describe('gpu-hookctl against the running daemon', function () {
   this.timeout(30_000);
   let dut: DaemonUnderTest;
 
-  before(async () => {
-    dut = await DaemonUnderTest.start();
-  });
-  after(async () => {
-    await dut?.dispose();
-  });
-  printDaemonLogOnFailure(() => dut);
+  useDaemonUnderTest((started) => (dut = started));
 
   /** gpu-hookctl with the bus named by GPU_HOOKD_BUS, as a script or the demo would set it. */
   function hookctl(...args: string[]): Promise<CommandResult> {

@@ -6,7 +6,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { gpuObjectPath, GPU_IFACE } from '../../../src/dbus/contract';
 import { buildTestDomainXml } from '../../support/safe-domain';
-import { DaemonUnderTest, printDaemonLogOnFailure } from './daemon-under-test';
+import { DaemonUnderTest, useDaemonUnderTest } from './daemon-under-test';
 
 const RTX = '0000:01:00.0';
 const FUNCTIONS = ['0000:01:00.0', '0000:01:00.1', '0000:01:00.2', '0000:01:00.3'];
@@ -16,13 +16,7 @@ describe('gpu-hookd and libvirt reconnect after the daemon lost its claims', fun
   this.timeout(60_000);
   let dut: DaemonUnderTest;
 
-  before(async () => {
-    dut = await DaemonUnderTest.start();
-  });
-  after(async () => {
-    await dut?.dispose();
-  });
-  printDaemonLogOnFailure(() => dut);
+  useDaemonUnderTest((started) => (dut = started));
 
   it('Reconnect claims the GPU on vfio-pci for the running VM, and its Release gives the host drivers back', async () => {
     const atBoot = dut.snapshot();
