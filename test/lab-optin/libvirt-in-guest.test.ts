@@ -23,7 +23,8 @@ describe('lab (real kernel, opt-in): libvirt in the guest starts a VM with the G
     // The cost, for docs/lab.md: printed on every run.
     console.log(
       `    cost: sysroot ${(boot.sysroot.bytes / 2 ** 20).toFixed(0)} MiB, boot to power-off ${(boot.wallMs / 1000).toFixed(1)} s, ` +
-        `daemons ready (ms) ${JSON.stringify(r?.readyMs)}, virsh start ${r?.start?.ms.toFixed(0)} ms, virsh destroy ${r?.destroy?.ms.toFixed(0)} ms`,
+        `daemons ready (ms) ${JSON.stringify(r?.readyMs, (_k, v: unknown) => (typeof v === 'number' ? Math.round(v) : v))}, ` +
+        `virsh start ${r?.start?.ms.toFixed(0)} ms, workload result ${r?.workloadMs?.toFixed(0)} ms later, virsh destroy ${r?.destroy?.ms.toFixed(0)} ms`,
     );
   });
   const result = (): LibvirtResult => {

@@ -16,8 +16,8 @@ export const LIBVIRT_JOB: LibvirtJob = {
   audio: GUEST_GPU_AUDIO,
   settle: { [GUEST_GPU]: 'bochs-drm', [GUEST_GPU_AUDIO]: 'snd_hda_intel' },
   sysrootTag: LIBVIRT_SHARE_TAG,
-  // libvirtd's first capability probe runs QEMU under the guest's TCG: tens of seconds.
-  stepTimeoutMs: 240_000,
+  // Each step takes seconds (virsh start with libvirt's QEMU probe ~5 s); the rest is for a loaded machine.
+  stepTimeoutMs: 120_000,
 };
 
 /** Four daemons, a capability probe and a nested VM, all under TCG: this bounds a stuck guest. */

@@ -108,7 +108,13 @@ async function runWithDaemons(job: LibvirtJob, ctx: LibvirtContext, logs: Record
       GPU_HOOKD_STATE_DIR: '/var/lib/gpu-hookd',
     });
     await start('virtlogd', ['/usr/sbin/virtlogd'], () => fs.existsSync(`${ROOT}/run/libvirt/virtlogd-sock`));
-    await start('libvirtd', ['/usr/sbin/libvirtd'], async () => (await virsh(['version'], VIRSH_POLL_MS)).exitCode === 0, {
+    const libvirtdAnswers = async (): Promise<boolean> => {
+      const r = await virsh(['version'], VIRSH_POLL_MS);
+      // The last refusal ("Failed to connect socket to ...") is what a libvirtd never ready is about.
+      logs.virshVersion = `exit ${r.exitCode}: ${r.stderr.trim()}`;
+      return r.exitCode === 0;
+    };
+    await start('libvirtd', ['/usr/sbin/libvirtd'], libvirtdAnswers, {
       LIBVIRT_LOG_OUTPUTS: '1:file:/var/log/libvirt/libvirtd.log',
       LIBVIRT_LOG_FILTERS: '1:util.hook 1:qemu 1:util.command 1:rpc.virnetserver 3:*',
     });
@@ -121,10 +127,10 @@ async function runWithDaemons(job: LibvirtJob, ctx: LibvirtContext, logs: Record
     if (result.start.exitCode !== 0) return result;
 
     const startedAt = performance.now();
-    const serial = (): string => fs.readFileSync(ROOT + SERIAL_LOG, 'utf8');
-    await pollUntil(() => fs.existsSync(ROOT + SERIAL_LOG) && serial().includes(WORKLOAD_RESULT), job.stepTimeoutMs);
-    result.serial = fs.existsSync(ROOT + SERIAL_LOG) ? serial() : '';
-    const line = result.serial.split('\n').find((l) => l.startsWith(WORKLOAD_RESULT));
+    const serial = (): string => readOr(ROOT + SERIAL_LOG);
+    await pollUntil(() => resultLine(serial()) !== undefined, job.stepTimeoutMs);
+    result.serial = serial();
+    const line = resultLine(result.serial);
     if (line !== undefined) {
       result.workloadMs = performance.now() - startedAt;
       result.workload = JSON.parse(line.slice(WORKLOAD_RESULT.length)) as WorkloadReport;
@@ -135,7 +141,7 @@ async function runWithDaemons(job: LibvirtJob, ctx: LibvirtContext, logs: Record
     result.afterRelease = await settledSnapshot(snap);
     return result;
   } finally {
-    logs.ps = (await runBounded('ps', ['-o', 'pid,stat,time,args'], { timeoutMs: 10_000 })).stdout;
+    logs.processes = processReport();
     await standin?.stop().catch(() => undefined);
     // In reverse: libvirtd first (it may still call the hook), the bus last.
     for (const { name, run } of daemons.reverse()) {
@@ -147,6 +153,13 @@ async function runWithDaemons(job: LibvirtJob, ctx: LibvirtContext, logs: Record
     logs.qemuLog = tail(readOr(`${ROOT}/var/log/libvirt/qemu/${DOMAIN}.log`));
     await unmountRoot();
   }
+}
+
+/** The workload's result line once it is whole: the serial file grows while the nested guest prints it. */
+function resultLine(serial: string): string | undefined {
+  const start = serial.indexOf(WORKLOAD_RESULT);
+  const end = start < 0 ? -1 : serial.indexOf('\n', start);
+  return end < 0 ? undefined : serial.slice(start, end).trimEnd();
 }
 
 /** Polls `condition` every POLL_MS until it holds (true) or timeoutMs pass (false). */
@@ -183,12 +196,54 @@ async function mountRoot(tag: string, projectDir: string): Promise<void> {
   await mount(['--bind', projectDir, ROOT + LIBVIRT_PROJECT]);
   fs.cpSync(ROOT + LIBVIRT_ETC_TEMPLATE, `${ROOT}/etc`, { recursive: true });
   for (const dir of DIRS) fs.mkdirSync(path.join(ROOT, dir), { recursive: true });
+  // libvirt's client looks for the daemon's socket under /var/run, Debian's link to /run.
+  fs.symlinkSync('../run', `${ROOT}/var/run`);
 }
 
 async function unmountRoot(): Promise<void> {
   const points = [LIBVIRT_PROJECT.slice(1), ...LIBVIRT_BIND_DIRS, ...LIBVIRT_TMPFS_DIRS].reverse();
   for (const dir of points) await runBounded('umount', [`${ROOT}/${dir}`], { timeoutMs: 30_000 });
   await runBounded('umount', [ROOT], { timeoutMs: 30_000 });
+}
+
+/**
+ * Every user process of the guest from /proc (busybox ps shows too little): its command line, and per
+ * thread its name, state, kernel wait channel and kernel stack, then its open files. What a daemon
+ * that does not answer is waiting in.
+ */
+function processReport(): string {
+  const out: string[] = [];
+  const read = (file: string): string => readOr(file).trim();
+  for (const pid of fs.readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
+    const cmdline = read(`/proc/${pid}/cmdline`).replace(/\0/g, ' ');
+    if (cmdline === '') continue;
+    out.push(`pid ${pid}: ${cmdline}`);
+    for (const tid of readdirOr(`/proc/${pid}/task`)) {
+      const task = `/proc/${pid}/task/${tid}`;
+      const state = read(`${task}/stat`).replace(/^.*\) /, '').split(' ')[0];
+      const stack = read(`${task}/stack`).split('\n').map((l) => l.replace(/^\[<0>\] /, '')).join(' < ');
+      out.push(`  task ${tid} ${read(`${task}/comm`)} ${state} wchan=${read(`${task}/wchan`)} stack: ${stack}`);
+    }
+    const fds = readdirOr(`/proc/${pid}/fd`).map((fd) => `${fd}=${linkOr(`/proc/${pid}/fd/${fd}`)}`);
+    out.push(`  fds: ${fds.join(' ')}`);
+  }
+  return out.join('\n');
+}
+
+function readdirOr(dir: string): string[] {
+  try {
+    return fs.readdirSync(dir);
+  } catch {
+    return [];
+  }
+}
+
+function linkOr(file: string): string {
+  try {
+    return fs.readlinkSync(file);
+  } catch {
+    return '?';
+  }
 }
 
 /** A daemon that already exited (its failure is what the job reports) is no error here. */
