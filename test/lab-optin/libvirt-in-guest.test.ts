@@ -1,9 +1,9 @@
 // Opt-in (npm run lab:libvirt; not in npm test): the whole story on one real kernel. Inside the lab
 // guest libvirtd, virtlogd, a dbus-daemon and gpu-hookd run, our hook installed before libvirtd
-// started; `virsh start` of a domain with both functions of the GPU-like card as <hostdev
-// managed='no'> makes gpu-hookd bind them to vfio-pci, libvirt's QEMU takes them and the workload
-// drives them; `virsh destroy` gives them back to bochs-drm and snd_hda_intel, and fbcon returns.
-
+// started. `virsh start` of a domain with both functions of the GPU-like card as <hostdev
+// managed='no'> is refused while gpu-hookd is not running; once it runs, it binds them to vfio-pci,
+// libvirt's QEMU takes them and the workload drives them; `virsh destroy` gives them back to
+// bochs-drm and snd_hda_intel, and fbcon returns.
 import assert from 'node:assert/strict';
 import { VFIO_DRIVER } from '../../src/host/pci-device';
 import { fbconOf, LAB_SETUP_TIMEOUT_MS } from '../lab/lab-tier';
@@ -33,9 +33,17 @@ describe('lab (real kernel, opt-in): libvirt in the guest starts a VM with the G
   };
   const logs = (): string => Object.entries(result().logs).map(([k, v]) => `--- ${k}\n${v}`).join('\n');
 
-  it('virsh start succeeds: the prepare hook had gpu-hookd move both functions to vfio-pci', () => {
+  it('virsh start before gpu-hookd runs fails closed: the hook refuses a domain that asks for the GPU, the host is untouched', () => {
     const r = result();
     assert.equal(r.define.exitCode, 0, `virsh define failed: ${r.define.stderr}`);
+    assert.ok(r.startWithoutDaemon, 'virsh start was not tried before gpu-hookd started');
+    assert.equal(r.startWithoutDaemon.exitCode, 1, `virsh start without gpu-hookd: ${r.startWithoutDaemon.stderr}\n${logs()}`);
+    assert.match(r.startWithoutDaemon.stderr, /gpu-hookd is not running: start it \(systemctl start gpu-hookd\) and start lab-vm again; it asks for a GPU/);
+    assert.deepEqual(r.withoutDaemon, r.baseline);
+  });
+
+  it('virsh start succeeds: the prepare hook had gpu-hookd move both functions to vfio-pci', () => {
+    const r = result();
     assert.equal(r.start?.exitCode, 0, `virsh start failed: ${r.start?.stderr}\n${logs()}`);
     assert.ok(r.whileRunning, 'no snapshot while the VM ran');
     assert.deepEqual(r.whileRunning.pciDevices[GPU], { driver: VFIO_DRIVER, override: VFIO_DRIVER });

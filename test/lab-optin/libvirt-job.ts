@@ -29,6 +29,9 @@ export interface LibvirtResult {
   /** From spawning each daemon until it answers (dbus-daemon: its socket; gpu-hookd: its bus name; libvirtd: virsh version). */
   readyMs: Record<'dbusDaemon' | 'gpuHookd' | 'virtlogd' | 'libvirtd', number>;
   define: VirshCall;
+  /** `virsh start` before gpu-hookd runs (the hook must refuse), and the host after it. */
+  startWithoutDaemon?: VirshCall;
+  withoutDaemon?: Snapshot;
   start?: VirshCall;
   /** The host while the VM runs. */
   whileRunning?: Snapshot;

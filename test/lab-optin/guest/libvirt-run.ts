@@ -102,11 +102,6 @@ async function runWithDaemons(job: LibvirtJob, ctx: LibvirtContext, logs: Record
     await start('dbusDaemon', ['/usr/bin/dbus-daemon', `--config-file=${LIBVIRT_BUS_CONFIG}`, '--nofork'], () => fs.existsSync(ROOT + LIBVIRT_BUS_SOCKET));
     // systemd's stand-in runs outside the chroot, where the bus socket is under ROOT.
     standin = await startSystemdStandin({ address: `unix:path=${ROOT}${LIBVIRT_BUS_SOCKET}`, addPolicy: async () => undefined });
-    await start('gpuHookd', ['/usr/bin/node', `${LIBVIRT_PROJECT}/dist/src/daemon/main.js`], async () => hasOwner('org.gpuhookd1'), {
-      GPU_HOOKD_BUS: BUS_ADDRESS,
-      GPU_HOOKD_ROOT: '/',
-      GPU_HOOKD_STATE_DIR: '/var/lib/gpu-hookd',
-    });
     await start('virtlogd', ['/usr/sbin/virtlogd'], () => fs.existsSync(`${ROOT}/run/libvirt/virtlogd-sock`));
     const libvirtdAnswers = async (): Promise<boolean> => {
       const r = await virsh(['version'], VIRSH_POLL_MS);
@@ -123,6 +118,16 @@ async function runWithDaemons(job: LibvirtJob, ctx: LibvirtContext, logs: Record
     const define = await virsh(['define', `/tmp/${DOMAIN}.xml`], job.stepTimeoutMs);
     const result: LibvirtResult = { baseline, readyMs, define, serial: '', logs };
     if (define.exitCode !== 0) return result;
+    // Before gpu-hookd runs: the hook must fail closed for a domain that asks for the GPU.
+    result.startWithoutDaemon = await virsh(['start', DOMAIN], job.stepTimeoutMs);
+    result.withoutDaemon = await settledSnapshot(snap);
+    if (result.startWithoutDaemon.exitCode === 0) return result;
+
+    await start('gpuHookd', ['/usr/bin/node', `${LIBVIRT_PROJECT}/dist/src/daemon/main.js`], async () => hasOwner('org.gpuhookd1'), {
+      GPU_HOOKD_BUS: BUS_ADDRESS,
+      GPU_HOOKD_ROOT: '/',
+      GPU_HOOKD_STATE_DIR: '/var/lib/gpu-hookd',
+    });
     result.start = await virsh(['start', DOMAIN], job.stepTimeoutMs);
     if (result.start.exitCode !== 0) return result;
 
@@ -143,8 +148,9 @@ async function runWithDaemons(job: LibvirtJob, ctx: LibvirtContext, logs: Record
   } finally {
     logs.processes = processReport();
     await standin?.stop().catch(() => undefined);
-    // In reverse: libvirtd first (it may still call the hook), the bus last.
-    for (const { name, run } of daemons.reverse()) {
+    // libvirtd first (it may still call the hook), then the others in reverse, the bus last.
+    const order = [...daemons.filter((d) => d.name === 'libvirtd'), ...daemons.filter((d) => d.name !== 'libvirtd').reverse()];
+    for (const { name, run } of order) {
       signal(run.pid, 'SIGTERM');
       const r = await run.result;
       logs[name] = tail(`${r.stdout}\n${r.stderr}`);
@@ -198,6 +204,8 @@ async function mountRoot(tag: string, projectDir: string): Promise<void> {
   for (const dir of DIRS) fs.mkdirSync(path.join(ROOT, dir), { recursive: true });
   // libvirt's client looks for the daemon's socket under /var/run, Debian's link to /run.
   fs.symlinkSync('../run', `${ROOT}/var/run`);
+  // The hook's process substitution needs /dev/fd, which udev makes on a host and devtmpfs lacks.
+  if (!fs.existsSync('/dev/fd')) fs.symlinkSync('/proc/self/fd', '/dev/fd');
 }
 
 async function unmountRoot(): Promise<void> {
