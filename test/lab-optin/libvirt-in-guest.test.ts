@@ -4,6 +4,7 @@
 // managed='no'> is refused while gpu-hookd is not running; once it runs, it binds them to vfio-pci,
 // libvirt's QEMU takes them and the workload drives them; `virsh destroy` gives them back to
 // bochs-drm and snd_hda_intel, and fbcon returns.
+
 import assert from 'node:assert/strict';
 import { VFIO_DRIVER } from '../../src/host/pci-device';
 import { fbconOf, LAB_SETUP_TIMEOUT_MS } from '../lab/lab-tier';
