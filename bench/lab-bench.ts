@@ -1,7 +1,8 @@
 // Benchmark on the real kernel (one lab guest boot): the engine's detach and attach of the GPU-like
 // 2-function group against the floor, the same sysfs writes done by a bare shell script, with the
 // time of each kernel write. Every timed call starts on a settled guest (test/lab/guest/bench-job.ts).
-// Usage: node dist/bench/lab-bench.js [--rounds N] [--json]
+// Usage: node dist/bench/lab-bench.js [--rounds N] [--json] [--trace]
+// --trace adds every HostIO call of the last round's detach and attach, with its start and time.
 
 import { bootLab, DEFAULT_BOOT_TIMEOUT_MS } from '../test/lab/runner/lab-boot';
 import { prepareLabImage } from '../test/lab/runner/lab-image';
@@ -19,18 +20,20 @@ export function floorWithoutShell(floor: readonly number[], shellStart: readonly
   return floor.map((ms) => ms - shell);
 }
 
-function parseArgs(argv: string[]): { rounds: number; json: boolean } {
+function parseArgs(argv: string[]): { rounds: number; json: boolean; trace: boolean } {
   let rounds = DEFAULT_ROUNDS;
   let json = false;
+  let trace = false;
   for (let i = 0; i < argv.length; i++) {
     if (argv[i] === '--json') json = true;
+    else if (argv[i] === '--trace') trace = true;
     else if (argv[i] === '--rounds' && /^[1-9]\d{0,2}$/.test(argv[i + 1] ?? '')) rounds = Number(argv[++i]);
-    else throw new Error(`lab-bench: unknown argument ${JSON.stringify(argv[i])}: use --rounds N (1-999) and/or --json`);
+    else throw new Error(`lab-bench: unknown argument ${JSON.stringify(argv[i])}: use --rounds N (1-999), --json, --trace`);
   }
-  return { rounds, json };
+  return { rounds, json, trace };
 }
 
-function report(times: BenchTimes, rounds: number, kernel: string, bootMs: number): string {
+function report(times: BenchTimes, rounds: number, kernel: string, bootMs: number, trace: boolean): string {
   const f = (ms: number): string => `${ms.toFixed(1)} ms`.padStart(10);
   const lines = [
     `lab bench: kernel ${kernel} under QEMU TCG, ${rounds} rounds in one boot (boot to power-off ${(bootMs / 1000).toFixed(1)} s)`,
@@ -50,13 +53,26 @@ function report(times: BenchTimes, rounds: number, kernel: string, bootMs: numbe
   for (const [step, ms] of Object.entries(times.kernelSteps)) lines.push(`  ${f(median(ms))}  ${step}`);
   lines.push('engine steps, each with its write, checks and journal (median of the rounds):');
   for (const [step, ms] of Object.entries(times.engineSteps)) lines.push(`  ${f(median(ms))}  ${step}`);
-  const outside = times.engineOutsideSteps;
-  lines.push(`engine outside its steps (discovery, records, journal): detach ${f(median(outside.detach)).trim()}, attach ${f(median(outside.attach)).trim()}`);
+  for (const direction of ['detach', 'attach'] as const) {
+    const before = f(median(times.engineBeforeSteps[direction])).trim();
+    const after = f(median(times.engineAfterSteps[direction])).trim();
+    lines.push(`engine ${direction} before its first step (discovery, plan, record, journal) ${before}, after its last (removals) ${after}`);
+  }
+  for (const direction of ['detach', 'attach'] as const) {
+    const reads = times.engineReads[direction];
+    lines.push(`engine reads (sysfs, proc) per ${direction}: ${median(reads.count)} calls, ${median(reads.ms).toFixed(1)} ms`);
+  }
+  if (trace) {
+    for (const direction of ['detach', 'attach'] as const) {
+      lines.push(`every HostIO call of the last ${direction} (start, time):`);
+      for (const c of times.lastRoundCalls[direction]) lines.push(`  ${c.at.toFixed(2).padStart(7)} ${c.ms.toFixed(2).padStart(6)}  ${c.op} ${c.path}`);
+    }
+  }
   return lines.join('\n');
 }
 
 async function main(): Promise<void> {
-  const { rounds, json } = parseArgs(process.argv.slice(2));
+  const { rounds, json, trace } = parseArgs(process.argv.slice(2));
   const image = await prepareLabImage();
   const boot = await bootLab(
     image,
@@ -68,7 +84,7 @@ async function main(): Promise<void> {
   );
   const times = boot.result.bench;
   if (!times) throw new Error('lab-bench: the guest returned no timings');
-  console.log(json ? JSON.stringify({ kernel: boot.result.kernel, bootMs: boot.wallMs, ...times }, null, 1) : report(times, rounds, boot.result.kernel, boot.wallMs));
+  console.log(json ? JSON.stringify({ kernel: boot.result.kernel, bootMs: boot.wallMs, ...times }, null, 1) : report(times, rounds, boot.result.kernel, boot.wallMs, trace));
 }
 
 if (require.main === module) {

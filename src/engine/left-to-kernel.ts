@@ -41,3 +41,9 @@ export function unbindsStillWaiting(io: HostIO, steps: readonly StepSpec[]): str
   }
   return [...candidates].filter((d) => boundDriver(io, d) === null && groupUseOf(io, d) !== '');
 }
+
+/** "0000:01:00.0", "0000:01:00.0 and 0000:01:00.1", "0000:01:00.0, 0000:01:00.1 and 0000:01:00.3": in address order. */
+export function listDevices(devices: Iterable<string>): string {
+  const sorted = [...devices].sort();
+  return sorted.length <= 1 ? sorted.join('') : `${sorted.slice(0, -1).join(', ')} and ${sorted[sorted.length - 1]}`;
+}

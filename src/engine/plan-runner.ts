@@ -1,11 +1,13 @@
-// Runs a plan step by step (do, then verify) and, when a step fails, undoes that step and every
-// step before it in reverse. The runner knows nothing of journals or GPUs: the caller's `beforeStep`
-// makes the journal durable, and `emit` carries per-step events to logs, D-Bus and the CLI.
+// Runs a plan step by step (do, then verify), the runs of different functions in a group move side
+// by side (plan-waves.ts), and, when a step fails, undoes that step and every step before it in
+// reverse. The runner knows nothing of journals or GPUs: the caller's `beforeStep` makes the journal
+// durable, and `emit` carries per-step events to logs, D-Bus and the CLI.
 // A function whose unbind from vfio-pci timed out is left to the kernel (left-to-kernel.ts): its
 // steps are not undone.
 
 import { messageOf } from './engine-error';
 import { unbindLeftToKernel } from './left-to-kernel';
+import { planWaves } from './plan-waves';
 import type { StepContext, StepRegistry } from './step-executor';
 import { stepDevice } from './step-spec';
 import type { StepSpec } from './step-spec';
@@ -44,7 +46,8 @@ export interface StepFailure {
 export interface RunOptions {
   ctx: StepContext;
   registry: StepRegistry;
-  /** Awaited before step `index` starts (the journal reaches disk here). */
+  /** Awaited before a wave of steps ending at `index` starts: every step up to `index` may start
+   *  once it resolves (the journal reaches disk here). */
   beforeStep?: (index: number) => Promise<void>;
   emit?: (event: StepProgress) => void;
 }
@@ -66,28 +69,55 @@ export class PlanFailure extends Error {
 export async function runPlan(plan: readonly StepSpec[], opts: RunOptions): Promise<StepRecord[]> {
   const { ctx, registry } = opts;
   const done: StepRecord[] = [];
-  for (let index = 0; index < plan.length; index++) {
-    const spec = plan[index];
-    const executor = registry.executorFor(spec);
-    const base = { phase: 'do' as const, index, total: plan.length, description: executor.describe(spec), device: stepDevice(spec) };
-    const started = performance.now();
-    let note: string | undefined;
+  for (const wave of planWaves(plan, (spec) => registry.executorFor(spec).functionLocal === true)) {
+    const failures: StepFailure[] = [];
+    const finished: (StepRecord & { index: number })[] = [];
+    const runStep = async (index: number): Promise<void> => {
+      const spec = plan[index];
+      const executor = registry.executorFor(spec);
+      const base = { phase: 'do' as const, index, total: plan.length, description: executor.describe(spec), device: stepDevice(spec) };
+      const started = performance.now();
+      let note: string | undefined;
+      try {
+        if (ctx.signal?.aborted) throw new Error('the transition was cancelled');
+        opts.emit?.({ ...base, status: 'started' });
+        note = (await executor.do(ctx, spec)) ?? undefined;
+        await executor.verify(ctx, spec);
+      } catch (cause) {
+        opts.emit?.({ ...base, status: 'failed', ms: performance.now() - started, error: messageOf(cause) });
+        failures.push({ index, description: base.description, cause });
+        return;
+      }
+      const ms = performance.now() - started;
+      opts.emit?.({ ...base, status: 'finished', ms, ...(note ? { note } : {}) });
+      finished.push({ index, description: base.description, device: base.device, ms, ...(note ? { note } : {}) });
+    };
     try {
-      if (ctx.signal?.aborted) throw new Error('the transition was cancelled');
-      await opts.beforeStep?.(index);
-      opts.emit?.({ ...base, status: 'started' });
-      note = (await executor.do(ctx, spec)) ?? undefined;
-      await executor.verify(ctx, spec);
+      // One journal mark covers the whole wave: every step in it may start before any ends.
+      await opts.beforeStep?.(wave.last);
     } catch (cause) {
-      opts.emit?.({ ...base, status: 'failed', ms: performance.now() - started, error: messageOf(cause) });
-      // The failed step may have half run: it is undone too.
-      const leftToKernel = new Set<string>();
-      const rollbackFailures = await undoSteps(plan.slice(0, index + 1), { ...opts, leftToKernel }, cause);
-      throw new PlanFailure({ index, description: base.description, cause }, rollbackFailures, done, [...leftToKernel]);
+      failures.push({ index: wave.first, description: registry.describe(plan[wave.first]), cause });
     }
-    const ms = performance.now() - started;
-    opts.emit?.({ ...base, status: 'finished', ms, ...(note ? { note } : {}) });
-    done.push({ description: base.description, device: base.device, ms, ...(note ? { note } : {}) });
+    if (failures.length === 0) {
+      // A run stops at its first failure, and every other run of the wave before its next step.
+      await Promise.all(
+        wave.runs.map(async (run) => {
+          for (let index = run.first; index <= run.last && failures.length === 0; index++) await runStep(index);
+        }),
+      );
+    }
+    done.push(...finished.sort((a, b) => a.index - b.index).map(({ index: _, ...record }) => record));
+    if (failures.length > 0) {
+      // Failed steps may have half run, and steps of the wave that never started are safe to undo.
+      // Every run that failed may have left its function to the kernel, not only the first to fail.
+      const leftToKernel = new Set<string>();
+      for (const f of failures.slice(1)) {
+        const device = unbindLeftToKernel(f.cause);
+        if (device !== undefined) leftToKernel.add(device);
+      }
+      const rollbackFailures = await undoSteps(plan.slice(0, wave.last + 1), { ...opts, leftToKernel }, failures[0].cause);
+      throw new PlanFailure(failures[0], rollbackFailures, done, [...leftToKernel]);
+    }
   }
   return done;
 }

@@ -9,7 +9,7 @@ import type { HostServices } from '../host/host-services';
 import { currentBootId } from './device-state';
 import { messageOf } from './engine-error';
 import { GpuRecordStore } from './gpu-record-store';
-import { unbindsStillWaiting } from './left-to-kernel';
+import { listDevices, unbindsStillWaiting } from './left-to-kernel';
 import { readJournals, type TransitionKind } from './journal';
 import { removeFileDurable } from './atomic-file';
 import { undoSteps, type StepProgress, type StepRecord } from './plan-runner';
@@ -93,11 +93,12 @@ export async function recoverInterruptedTransition(stateDir: string, io: HostIO,
       continue;
     }
     if (leftToKernel.size > 0) {
-      const devices = [...leftToKernel].join(' and ');
+      const devices = listDevices(leftToKernel);
+      const them = leftToKernel.size > 1 ? 'them' : 'it';
       const also = failures.length > 0 ? `; undoing '${failures[0].description}' failed too: ${messageOf(failures[0].cause)}` : '';
       const error =
-        `the interrupted ${j.kind} of ${j.gpu} was not undone for ${devices}: the kernel is still unbinding it from vfio-pci and ` +
-        `finishes only when the VM lets go of its group, leaving it with no driver${also}; the journal ${found.file} is kept: ` +
+        `the interrupted ${j.kind} of ${j.gpu} was not undone for ${devices}: the kernel is still unbinding ${them} from vfio-pci and ` +
+        `finishes only when the VM lets go of its group, leaving ${them} with no driver${also}; the journal ${found.file} is kept: ` +
         `once the VM is gone, run gpu-hookctl attach ${j.gpu} to give every function back to its host driver`;
       log.error(base, error);
       transitions.push({ ...base, outcome: 'failed', undone, error, leftToKernel: [...leftToKernel] });

@@ -59,6 +59,9 @@ export interface StepExecutor<K extends StepKind = StepKind> {
   /** Throws when the kernel does not read back what `do` asked for. */
   verify(ctx: StepContext, spec: StepOf<K>): Promise<void>;
   undo(ctx: StepContext, spec: StepOf<K>): Promise<void>;
+  /** True when the step reads and writes only its own PCI function's state in sysfs: the runner may
+   *  then run it alongside another function's steps (plan-waves.ts). */
+  functionLocal?: boolean;
 }
 
 export class UnknownStepKindError extends Error {

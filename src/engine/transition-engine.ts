@@ -22,7 +22,7 @@ import { inUseNote, refuseWhileHeld } from './group-in-use';
 import { recordHostState } from './host-state';
 import { Journal, type TransitionKind } from './journal';
 import { KeyedMutex } from './keyed-mutex';
-import { groupUseOf } from './left-to-kernel';
+import { groupUseOf, listDevices } from './left-to-kernel';
 import { PlanFailure, runPlan, type StepFailure, type StepProgress, type StepRecord } from './plan-runner';
 import { recoverInterruptedTransition, type RecoveryReport } from './recovery';
 import { DEFAULT_TIMEOUTS, silentLog, type EngineLog, type EngineTimeouts, type StepContext, type StepRegistry } from './step-executor';
@@ -90,6 +90,8 @@ export class TransitionEngine extends EventEmitter<EngineEvents> {
   private readonly unbindsLeft = new Map<string, string>();
   private readonly services: HostServices | undefined;
   private namer: PciNamer | undefined;
+  /** The kernel's boot_id, read once: it cannot change while this process lives (a reboot ends it). */
+  private bootId: string | null | undefined;
 
   constructor(opts: TransitionEngineOptions) {
     super();
@@ -113,7 +115,7 @@ export class TransitionEngine extends EventEmitter<EngineEvents> {
       for (const note of handover?.notes ?? []) this.log.info({ gpu: gpu.address }, `detach of ${gpu.address}: ${note}`);
       const plan = handover ? [...handover.before, ...groupPlan, ...handover.after] : groupPlan;
       const handoverSteps = handover ? [...handover.before, ...handover.after] : [];
-      const bootId = currentBootId(this.io);
+      const bootId = this.currentBootId();
       const existing = this.records.load(gpu.address);
       // A record from this boot already holds the true host state (the GPU was detached before): keep it.
       const kept = existing && existing.bootId === bootId ? existing : undefined;
@@ -124,8 +126,9 @@ export class TransitionEngine extends EventEmitter<EngineEvents> {
         ? { ...kept, owner }
         : { version: 1, gpu: gpu.address, owner, functions: recordHostState(gpu.functions), detachedAt: new Date().toISOString(), bootId };
       if (recorded.length > 0) record.handover = recorded;
-      if (!kept || kept.owner !== owner || handoverSteps.length > 0) await this.records.save(record);
-      return this.execute('detach', gpu.address, owner, plan, !kept, opts, bootId);
+      const save = !kept || kept.owner !== owner || handoverSteps.length > 0;
+      if (save && plan.length === 0) await this.records.save(record);
+      return this.execute('detach', gpu.address, owner, plan, !kept, opts, bootId, save && plan.length > 0 ? record : undefined);
     });
   }
 
@@ -195,21 +198,31 @@ export class TransitionEngine extends EventEmitter<EngineEvents> {
    * GPU's discovery reads them all) would block the event loop until the group is let go.
    */
   private refuseWhileUnbinding(key: string, gpu: string, kind: TransitionKind): void {
+    const waiting: string[] = [];
+    let inUse = '';
     for (const [device, group] of this.unbindsLeft) {
       if (group !== key) continue;
-      const inUse = groupUseOf(this.io, device);
+      const use = groupUseOf(this.io, device);
       // Let go: the kernel has finished that unbind.
-      if (inUse === '') {
+      if (use === '') {
         this.unbindsLeft.delete(device);
         continue;
       }
-      throw new EngineError(
-        'Busy',
-        `${kind} of ${gpu} refused before any change: the kernel is still unbinding ${device} from ${VFIO_DRIVER} and finishes only ` +
-          `when the group is let go (${inUse}); shut the VM down (virsh shutdown or virsh destroy) or stop the process, then run ${kind} again`,
-        { gpu },
-      );
+      waiting.push(device);
+      inUse = use;
     }
+    if (waiting.length === 0) return;
+    throw new EngineError(
+      'Busy',
+      `${kind} of ${gpu} refused before any change: the kernel is still unbinding ${listDevices(waiting)} from ${VFIO_DRIVER} and finishes only ` +
+        `when the group is let go (${inUse}); shut the VM down (virsh shutdown or virsh destroy) or stop the process, then run ${kind} again`,
+      { gpu },
+    );
+  }
+
+  private currentBootId(): string | null {
+    if (this.bootId === undefined) this.bootId = currentBootId(this.io);
+    return this.bootId;
   }
 
   private parse(gpuAddress: string, kind: TransitionKind): string {
@@ -245,9 +258,15 @@ export class TransitionEngine extends EventEmitter<EngineEvents> {
     plan: StepSpec[],
     createdRecord: boolean,
     opts: TransitionOptions,
-    bootId = currentBootId(this.io),
+    bootId = this.currentBootId(),
+    record?: GpuRecord,
   ): Promise<TransitionReport> {
     const transition = randomUUID();
+    // The record is needed only once the steps are done (a crash before that is undone from the
+    // journal alone), so it is written while the kernel works on the first of them, and awaited
+    // before the last wave of steps starts: a record that cannot be written rolls the steps back.
+    const recordSaved = record ? whileTheKernelWorks(() => this.records.save(record)) : Promise.resolve(undefined);
+    const lastIndex = plan.length - 1;
     const started = performance.now();
     const journal = new Journal(this.stateDir, {
       version: 1,
@@ -275,13 +294,19 @@ export class TransitionEngine extends EventEmitter<EngineEvents> {
       steps = await runPlan(plan, {
         ctx,
         registry: this.registry,
-        beforeStep: (index) => journal.cover(index).catch((e: unknown) => {
-          throw new Error(`the journal ${journal.file} could not be written: ${messageOf(e)}`);
-        }),
+        beforeStep: async (index) => {
+          await journal.cover(index).catch((e: unknown) => {
+            throw new Error(`the journal ${journal.file} could not be written: ${messageOf(e)}`);
+          });
+          const saveError = index === lastIndex ? await recordSaved : undefined;
+          if (saveError !== undefined) throw new Error(`the GPU record ${this.records.fileOf(gpu)} could not be written: ${messageOf(saveError)}`);
+        },
         emit,
       });
     } catch (e) {
       if (!(e instanceof PlanFailure)) throw e;
+      // No write of the record may land after its removal below.
+      await recordSaved;
       for (const device of e.leftToKernel) this.leaveToKernel(device);
       const restored = e.rollbackFailures.length === 0 && e.leftToKernel.length === 0;
       if (restored) {
@@ -302,6 +327,17 @@ export class TransitionEngine extends EventEmitter<EngineEvents> {
     this.emit('finished', { report });
     return report;
   }
+}
+
+/** Runs `work` once the caller's synchronous part is done and it waits on the kernel (a write in
+ *  the thread pool); resolves with its error, or undefined, and never rejects. */
+function whileTheKernelWorks(work: () => Promise<void>): Promise<unknown> {
+  return new Promise<void>((resolve) => setImmediate(resolve))
+    .then(work)
+    .then(
+      () => undefined,
+      (e: unknown) => e ?? new Error('unknown error'),
+    );
 }
 
 /** The one sentence: what failed (device, step, cause), where the host stands, and what to do. */
@@ -334,7 +370,7 @@ function transitionError(kind: TransitionKind, gpu: string, failure: PlanFailure
  */
 function leftToKernelError(gpu: string, failure: PlanFailure, head: string, journalFile: string): EngineError {
   const { failed, rollbackFailures, leftToKernel } = failure;
-  const devices = leftToKernel.join(' and ');
+  const devices = listDevices(leftToKernel);
   const also = rollbackFailures.length > 0 ? `; undoing '${rollbackFailures[0].description}' failed too: ${messageOf(rollbackFailures[0].cause)}` : '';
   return new EngineError(
     codeOf(failed.cause),

@@ -5,7 +5,7 @@ import type { HostIO } from './host-io';
 import { readIommuGroup } from './iommu-groups';
 import { parsePciAddress, slotOf } from './pci-address';
 import { isDisplayClass, type Gpu, type IommuGroup, type PciDevice } from './pci-device';
-import { listPciAddresses, pciDeviceExists, PciDeviceReader, readIommuGroupOf, readPciClass } from './pci-discovery';
+import { listPciAddresses, PciDeviceReader, readIommuGroupOf, readPciClass } from './pci-discovery';
 import type { PciNamer } from './pci-ids';
 
 export interface GpuInventory {
@@ -91,7 +91,6 @@ export function listGpus(io: HostIO, options: DiscoveryOptions = {}): Gpu[] {
  *  Throws InvalidPciAddressError, NoSuchPciDeviceError, NotAGpuError or NoIommuGroupError. */
 export function findGpuForAddress(io: HostIO, address: string, options: DiscoveryOptions = {}): Gpu {
   const normalized = parsePciAddress(address);
-  if (!pciDeviceExists(io, normalized)) throw new NoSuchPciDeviceError(normalized);
   const reader = new PciDeviceReader(io, options.namer, options.unreadable);
   const device = reader.read(normalized);
   if (!device) throw new NoSuchPciDeviceError(normalized);

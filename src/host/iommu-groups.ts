@@ -25,7 +25,7 @@ export function iommuGroupMemberAddresses(io: HostIO, id: string): string[] {
 /** The group with every member read; members that vanished while reading are left out. */
 export function readIommuGroup(io: HostIO, id: string, reader: PciDeviceReader): IommuGroup {
   const members = iommuGroupMemberAddresses(io, id)
-    .map((address) => reader.read(address))
+    .map((address) => reader.read(address, id))
     .filter((d) => d !== undefined);
   return { id, members };
 }

@@ -16,10 +16,6 @@ export function listPciAddresses(io: HostIO): string[] {
   return io.list(DEVICES).filter(isPciAddress);
 }
 
-export function pciDeviceExists(io: HostIO, address: string): boolean {
-  return io.exists(`${DEVICES}/${address}`);
-}
-
 /** "0x030000" -> "030000"; the class attribute alone tells display devices apart cheaply. */
 export function readPciClass(io: HostIO, address: string): string | undefined {
   return hexAttribute(io.readText(`${DEVICES}/${address}/class`), 6);
@@ -43,39 +39,59 @@ export class PciDeviceReader {
     private readonly unreadable: ReadonlySet<string> = new Set(),
   ) {}
 
-  /** The device at `address`, or undefined when the kernel does not list it (absent or just removed). */
-  read(address: string): PciDevice | undefined {
-    if (!this.devices.has(address)) this.devices.set(address, this.readFresh(address));
+  /** The device at `address`, or undefined when the kernel does not list it (absent or just removed).
+   *  `group`: its IOMMU group when the caller found it in that group's directory (one read less). */
+  read(address: string, group?: string): PciDevice | undefined {
+    if (!this.devices.has(address)) this.devices.set(address, this.readFresh(address, group));
     return this.devices.get(address);
   }
 
-  private readFresh(address: string): PciDevice | undefined {
+  private readFresh(address: string, group: string | undefined): PciDevice | undefined {
     const dir = `${DEVICES}/${address}`;
     const io = this.io;
-    const vendorId = hexAttribute(io.readText(`${dir}/vendor`), 4);
-    const deviceId = hexAttribute(io.readText(`${dir}/device`), 4);
+    // The class attribute, not config space: the kernel's quirks correct some devices' class there.
     const classCode = readPciClass(io, address);
-    if (!vendorId || !deviceId || !classCode) return undefined;
-    const subsystemVendorId = hexAttribute(io.readText(`${dir}/subsystem_vendor`), 4) ?? null;
-    const subsystemDeviceId = hexAttribute(io.readText(`${dir}/subsystem_device`), 4) ?? null;
-    const headerType = readHeaderType(io, address) ?? headerTypeFromClass(classCode);
+    if (!classCode) return undefined;
+    const ids = this.readIds(address, classCode);
+    if (!ids) return undefined;
     const driver = io.readLinkName(`${dir}/driver`) ?? null;
     const override = this.unreadable.has(address) ? undefined : io.readText(`${dir}/driver_override`);
     return {
       address,
-      vendorId,
-      deviceId,
-      subsystemVendorId,
-      subsystemDeviceId,
+      ...ids,
       classCode,
-      headerType,
-      isBridge: headerType === 1 || headerType === 2,
+      isBridge: ids.headerType === 1 || ids.headerType === 2,
       driver,
       driverModule: driver === null ? null : this.moduleOf(driver),
       driverOverride: override === undefined || override === '' || override === '(null)' ? null : override,
-      bootVga: io.readText(`${dir}/boot_vga`) === '1',
-      iommuGroup: readIommuGroupOf(io, address),
-      name: this.namer.name({ vendorId, deviceId, subsystemVendorId, subsystemDeviceId }),
+      // The kernel shows boot_vga on VGA-class devices only.
+      bootVga: classCode.startsWith(VGA_CLASS) && io.readText(`${dir}/boot_vga`) === '1',
+      iommuGroup: group ?? readIommuGroupOf(io, address),
+      name: this.namer.name(ids),
+    };
+  }
+
+  /**
+   * Vendor, device, subsystem ids and header type from the first bytes of config space: one read
+   * where six attributes would take six (each costs as much as the whole read; bench/lab-bench.ts).
+   * The attributes where config space does not hold them as the kernel shows them: an SR-IOV virtual
+   * function reads vendor ffff there, a bridge keeps its subsystem ids in a capability.
+   */
+  private readIds(address: string, classCode: string): DeviceIds | undefined {
+    const dir = `${DEVICES}/${address}`;
+    const io = this.io;
+    const config = io.readBytes(`${dir}/config`, 0, CONFIG_HEADER_BYTES);
+    const fromConfig = config && config.length === CONFIG_HEADER_BYTES ? idsFromConfig(config) : undefined;
+    if (fromConfig && !fromConfig.isBridgeHeader) return fromConfig.ids;
+    const vendorId = hexAttribute(io.readText(`${dir}/vendor`), 4);
+    const deviceId = hexAttribute(io.readText(`${dir}/device`), 4);
+    if (!vendorId || !deviceId) return undefined;
+    return {
+      vendorId,
+      deviceId,
+      subsystemVendorId: hexAttribute(io.readText(`${dir}/subsystem_vendor`), 4) ?? null,
+      subsystemDeviceId: hexAttribute(io.readText(`${dir}/subsystem_device`), 4) ?? null,
+      headerType: fromConfig?.ids.headerType ?? headerTypeFromClass(classCode),
     };
   }
 
@@ -85,11 +101,34 @@ export class PciDeviceReader {
   }
 }
 
-/** Header type from config space byte 0x0e without the multi-function bit; undefined when the config
- *  file cannot be read. Read as bytes: HostIO's text reads would mangle values >= 0x80. */
-export function readHeaderType(io: HostIO, address: string): number | undefined {
-  const bytes = io.readBytes(`${DEVICES}/${address}/config`, HEADER_TYPE_OFFSET, 1);
-  return bytes && bytes.length === 1 ? bytes[0] & 0x7f : undefined;
+interface DeviceIds {
+  vendorId: string;
+  deviceId: string;
+  subsystemVendorId: string | null;
+  subsystemDeviceId: string | null;
+  headerType: number;
+}
+
+/** Config space up to the subsystem ids (0x2c-0x2f); unprivileged readers may read the first 64 bytes. */
+const CONFIG_HEADER_BYTES = 0x30;
+const VGA_CLASS = '0300';
+
+/** The ids in a type 0 header; undefined for a function config space does not name (vendor ffff). */
+export function idsFromConfig(config: Buffer): { ids: DeviceIds; isBridgeHeader: boolean } | undefined {
+  const vendor = config.readUInt16LE(0x00);
+  if (vendor === 0xffff) return undefined;
+  const headerType = config[HEADER_TYPE_OFFSET] & 0x7f;
+  const hex = (n: number): string => n.toString(16).padStart(4, '0');
+  return {
+    ids: {
+      vendorId: hex(vendor),
+      deviceId: hex(config.readUInt16LE(0x02)),
+      subsystemVendorId: hex(config.readUInt16LE(0x2c)),
+      subsystemDeviceId: hex(config.readUInt16LE(0x2e)),
+      headerType,
+    },
+    isBridgeHeader: headerType !== 0,
+  };
 }
 
 /** When config space is unreadable, the class says the same for PCI (0604) and CardBus (0607) bridges. */

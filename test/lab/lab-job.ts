@@ -4,7 +4,7 @@
 
 import type { StepSpec } from '../../src/engine/step-spec';
 import type { HostSnapshot } from '../../src/sim/snapshot';
-import type { LibvirtJob, LibvirtResult } from '../lab-optin/libvirt-job';
+import type { LibvirtJob, LibvirtResult } from './libvirt/libvirt-job';
 import type { NestedJob, NestedResult } from './nested/nested-job';
 
 /**
@@ -97,8 +97,14 @@ export interface BenchTimes {
   kernelSteps: Record<string, number[]>;
   /** The engine's own steps (write, verify, journal) by description: ms per round. */
   engineSteps: Record<string, number[]>;
-  /** Engine time outside its steps (discovery, records, journal set-up), by direction: ms per round. */
-  engineOutsideSteps: Record<'detach' | 'attach', number[]>;
+  /** Engine time before its first step starts (discovery, plan, record, journal header) and after its
+   *  last step ends (journal and record removal), by direction: ms per round. */
+  engineBeforeSteps: Record<'detach' | 'attach', number[]>;
+  engineAfterSteps: Record<'detach' | 'attach', number[]>;
+  /** The engine's HostIO calls other than writes (sysfs and proc reads), by direction: count and ms per round. */
+  engineReads: Record<'detach' | 'attach', { count: number[]; ms: number[] }>;
+  /** Every HostIO call of the last round, by direction, `at` from the call's start (lab-bench --trace). */
+  lastRoundCalls: Record<'detach' | 'attach', { op: string; path: string; at: number; ms: number }[]>;
 }
 
 export interface GuestResult {

@@ -2,6 +2,7 @@
 // which). Some drivers bind asynchronously, so the result is awaited with a bounded poll.
 
 import { formatMs } from '../../host/host-io';
+import { VFIO_DRIVER } from '../../host/pci-device';
 import { DRIVERS_PROBE, boundDriver, driverPath } from '../device-state';
 import type { StepContext, StepExecutor } from '../step-executor';
 import { waitUntil } from '../wait-until';
@@ -21,7 +22,9 @@ export const probeDriverStep: StepExecutor<'probe-driver'> = {
 
   async do(ctx, s) {
     if (boundDriver(ctx.io, s.device) !== null) return;
-    await ctx.io.write(DRIVERS_PROBE, s.device, { timeoutMs: ctx.timeouts.writeMs });
+    // vfio-pci's probe waits on nothing (no firmware, no user), so it is written in place; a host
+    // driver's probe may load firmware or wait on its hardware for seconds: off the event loop, bounded.
+    await ctx.io.write(DRIVERS_PROBE, s.device, { timeoutMs: ctx.timeouts.writeMs, inPlace: s.expect === VFIO_DRIVER });
   },
 
   verify: (ctx, s) => waitForDriver(ctx, s.device, s.expect),
@@ -30,4 +33,6 @@ export const probeDriverStep: StepExecutor<'probe-driver'> = {
     if (boundDriver(ctx.io, s.device) !== s.expect) return;
     await ctx.io.write(driverPath(s.expect, 'unbind'), s.device, { timeoutMs: ctx.timeouts.writeMs });
   },
+
+  functionLocal: true,
 };

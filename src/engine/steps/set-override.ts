@@ -3,10 +3,14 @@
 import { devicePath, driverOverride, overrideWriteValue } from '../device-state';
 import type { StepContext, StepExecutor } from '../step-executor';
 
-/** Writes driver_override only when it differs (undo and recovery call it on any state). */
+/**
+ * Writes driver_override only when it differs (undo and recovery call it on any state). In place:
+ * the write takes the device lock the read just before it took, so if the lock were held (an unbind
+ * waiting for a VM) the read would already have waited; otherwise the kernel stores the string at once.
+ */
 export async function writeOverride(ctx: StepContext, device: string, value: string | null): Promise<void> {
   if (driverOverride(ctx.io, device) === value) return;
-  await ctx.io.write(devicePath(device, 'driver_override'), overrideWriteValue(value), { timeoutMs: ctx.timeouts.writeMs });
+  await ctx.io.write(devicePath(device, 'driver_override'), overrideWriteValue(value), { timeoutMs: ctx.timeouts.writeMs, inPlace: true });
 }
 
 export const setOverrideStep: StepExecutor<'set-override'> = {
@@ -23,4 +27,6 @@ export const setOverrideStep: StepExecutor<'set-override'> = {
   },
 
   undo: (ctx, s) => writeOverride(ctx, s.device, s.previous),
+
+  functionLocal: true,
 };

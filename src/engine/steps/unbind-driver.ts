@@ -29,4 +29,6 @@ export const unbindDriverStep: StepExecutor<'unbind-driver'> = {
     await ctx.io.write(driverPath(s.driver, 'bind'), s.device, { timeoutMs: ctx.timeouts.writeMs });
     await waitForDriver(ctx, s.device, s.driver);
   },
+
+  functionLocal: true,
 };

@@ -2,6 +2,8 @@
 // host exactly as it was before the transition.
 
 import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { EngineError } from '../../../src/engine/engine-error';
 import type { StepEvent, TransitionOptions, TransitionReport } from '../../../src/engine/transition-engine';
 import type { HostIO } from '../../../src/host/host-io';
@@ -112,6 +114,25 @@ describe('engine with writes that block or drivers that will not bind', () => {
     assert.ok(sim.engine.records.load(GPU), 'the record stays for the next attach');
     releaseGroup(sim.host.root, 13);
     await sim.engine.attach(GPU);
+  });
+
+  it('a detach whose GPU record cannot be written (written while the first steps run) rolls them back and names the file', async () => {
+    sim = await simEngine('seed');
+    const before = snapshotHost(sim.host.io);
+    let saves = 0;
+    sim.engine.records.save = async () => {
+      saves++;
+      throw Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' });
+    };
+    const e = await failure(sim.engine.detach(GPU));
+    assert.equal(saves, 1);
+    assert.match(
+      e.message,
+      /^detach of 0000:01:00\.0 failed at 'wait for \/dev\/vfio\/13': the GPU record \S+\/gpus\/0000:01:00\.0\.json could not be written: ENOSPC: no space left on device, write; the host was restored to its previous state/,
+    );
+    assert.equal(sim.engine.records.load(GPU), undefined);
+    assertHostRestored(snapshotHost(sim.host.io), before);
+    assert.deepEqual(fs.readdirSync(path.join(sim.stateDir, 'journal')), [], 'no journal left');
   });
 
   it('an attach whose host driver will not bind fails at the verified probe and goes back to vfio-pci', async () => {

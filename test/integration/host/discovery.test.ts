@@ -66,6 +66,22 @@ describe('host discovery over a fixture tree', () => {
     assert.equal(reader.read('0000:01:00.0')!.isBridge, false);
   });
 
+  it('takes the ids from config space, and from the attributes where config space does not hold them', () => {
+    const host = seedLikeHost();
+    host.devices = host.devices.map((d) => (d.address === '0000:01:00.1' ? { ...d, virtualFunction: true } : d));
+    build(host);
+    const reader = new PciDeviceReader(io);
+    const gpu = reader.read('0000:01:00.0')!;
+    assert.deepEqual([gpu.vendorId, gpu.deviceId, gpu.subsystemVendorId, gpu.subsystemDeviceId], ['10de', '1f08', '1043', '86d2']);
+    const fromAttributes = reader.read('0000:01:00.1')!;
+    const spec = host.devices.find((d) => d.address === '0000:01:00.1')!;
+    assert.equal(`${fromAttributes.vendorId}:${fromAttributes.deviceId}`, spec.id, 'a virtual function reads ffff in config space');
+    const bridge = reader.read('0000:00:01.0')!;
+    assert.equal(bridge.isBridge, true);
+    const bridgeSpec = host.devices.find((d) => d.address === '0000:00:01.0')!;
+    assert.equal(`${bridge.subsystemVendorId}:${bridge.subsystemDeviceId}`, bridgeSpec.subsystem ?? '0000:0000', 'a bridge keeps its subsystem ids in a capability');
+  });
+
   it('reads driver_override, "(null)" as null', () => {
     const host = seedLikeHost();
     host.devices[2] = { ...host.devices[2], override: 'vfio-pci', driver: undefined };

@@ -15,6 +15,8 @@ export interface FixtureDevice {
   headerByte?: number;
   /** Leave out the config file, as if config space were unreadable. */
   noConfig?: boolean;
+  /** An SR-IOV virtual function: its config space reads vendor and device ffff; the attributes name it. */
+  virtualFunction?: boolean;
   driver?: string;
   module?: string;
   override?: string;
@@ -58,12 +60,19 @@ export function writeFixtureHost(root: string, host: FixtureHost): void {
     put(`${dev}/subsystem_device`, `0x${subDevice}\n`);
     put(`${dev}/class`, `0x${d.classCode}\n`);
     put(`${dev}/driver_override`, `${d.override ?? '(null)'}\n`);
-    if (d.classCode.startsWith('03')) put(`${dev}/boot_vga`, d.bootVga ? '1\n' : '0\n');
+    // The kernel shows boot_vga on VGA-class devices only.
+    if (d.classCode.startsWith('0300')) put(`${dev}/boot_vga`, d.bootVga ? '1\n' : '0\n');
     if (!d.noConfig) {
+      // The first 64 bytes of config space, as consistent with the attributes as the kernel's.
       const config = Buffer.alloc(64);
-      config.writeUInt16LE(parseInt(vendor, 16), 0);
-      config.writeUInt16LE(parseInt(device, 16), 2);
+      config.writeUInt16LE(d.virtualFunction ? 0xffff : parseInt(vendor, 16), 0);
+      config.writeUInt16LE(d.virtualFunction ? 0xffff : parseInt(device, 16), 2);
+      config.writeUIntLE(parseInt(d.classCode, 16), 0x09, 3);
       config[0x0e] = d.headerByte ?? 0;
+      if (((d.headerByte ?? 0) & 0x7f) === 0) {
+        config.writeUInt16LE(parseInt(subVendor, 16), 0x2c);
+        config.writeUInt16LE(parseInt(subDevice, 16), 0x2e);
+      }
       put(`${dev}/config`, config);
     }
     link(`sys/bus/pci/devices/${d.address}`, `../../../devices/pci0000:00/${d.address}`);

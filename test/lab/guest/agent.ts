@@ -9,7 +9,7 @@ import type { CliOutcome, GuestJob, GuestResult } from '../lab-job';
 import { runBounded } from '../runner/command';
 import { runBenchJob } from './bench-job';
 import { runNestedJob } from '../nested/guest/nested-run';
-import { runLibvirtJob } from '../../lab-optin/guest/libvirt-run';
+import { runLibvirtJob } from '../libvirt/guest/libvirt-run';
 import { snapshotHost } from '../../../src/sim/snapshot';
 import { runTransitionJob, waitForDrivers } from './transition-job';
 

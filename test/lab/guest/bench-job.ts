@@ -3,7 +3,7 @@
 // real kernel. Each kernel write of the engine's rounds is timed through the write tap. Every timed
 // call (the floor's shell start too) starts on a settled guest.
 
-import { TransitionEngine } from '../../../src/engine/transition-engine';
+import { TransitionEngine, type StepEvent } from '../../../src/engine/transition-engine';
 import type { HostIO } from '../../../src/host/host-io';
 import type { BenchJob, BenchTimes } from '../lab-job';
 import { runBounded } from '../runner/command';
@@ -35,19 +35,36 @@ export async function runBenchJob(job: BenchJob, ctx: BenchContext): Promise<Ben
     shellStart: [],
     kernelSteps: {},
     engineSteps: {},
-    engineOutsideSteps: { detach: [], attach: [] },
+    engineBeforeSteps: { detach: [], attach: [] },
+    engineAfterSteps: { detach: [], attach: [] },
+    engineReads: { detach: { count: [], ms: [] }, attach: { count: [], ms: [] } },
+    lastRoundCalls: { detach: [], attach: [] },
   };
+  // One engine for every round, as the daemon keeps one for its life.
+  const tap = new TappedHostIO(ctx.io);
+  const engine = new TransitionEngine({ io: tap, stateDir: ctx.stateDir });
   for (let round = 0; round < job.rounds; round++) {
-    const tap = new TappedHostIO(ctx.io);
-    const engine = new TransitionEngine({ io: tap, stateDir: ctx.stateDir });
     for (const direction of ['detach', 'attach'] as const) {
       await settle(ctx.io);
+      // When the first step starts and the last ends: the functions' steps overlap.
+      let firstStart: number | undefined;
+      let lastEnd = 0;
+      const onStep = (e: StepEvent): void => {
+        if (e.status === 'started') firstStart ??= performance.now();
+        else lastEnd = performance.now();
+      };
       const started = performance.now();
-      const report = await (direction === 'detach' ? engine.detach(job.gpu) : engine.attach(job.gpu));
+      const report = await (direction === 'detach' ? engine.detach(job.gpu, { onStep }) : engine.attach(job.gpu, { onStep }));
       const total = performance.now() - started;
       (direction === 'detach' ? times.engineDetach : times.engineAttach).push(total);
-      times.engineOutsideSteps[direction].push(total - report.steps.reduce((sum, s) => sum + s.ms, 0));
+      times.engineBeforeSteps[direction].push((firstStart ?? started + total) - started);
+      times.engineAfterSteps[direction].push(lastEnd === 0 ? 0 : started + total - lastEnd);
       for (const w of tap.writes.splice(0)) add(times.kernelSteps, `${direction}: ${w.path} <- ${w.value.trim() || '(clear)'}`, w.ms);
+      const calls = tap.calls.splice(0);
+      const reads = calls.filter((c) => c.op !== 'write');
+      times.engineReads[direction].count.push(reads.length);
+      times.engineReads[direction].ms.push(reads.reduce((sum, c) => sum + c.ms, 0));
+      times.lastRoundCalls[direction] = calls.map((c) => ({ ...c, at: c.at - started }));
       for (const s of report.steps) add(times.engineSteps, `${direction}: ${s.description}`, s.ms);
     }
     await settle(ctx.io);

@@ -1,5 +1,6 @@
 // A HostIO that passes everything to the real one and taps the writes: it records each (with its
-// time in the kernel), can call back after each, and can refuse the Nth write. Refusing is how the
+// time in the kernel), can call back after each, and can refuse the Nth write. It also times every
+// call, reads included (bench/lab-bench.ts --trace shows them). Refusing is how the
 // lab fails a transition midway on the real kernel: chmod means nothing to root on sysfs, and every
 // write before and after the refused one (the rollback) still goes to the real kernel.
 
@@ -22,10 +23,19 @@ export interface TapOptions {
   afterWrite?: (write: TappedWrite) => void;
 }
 
+/** One HostIO call as the tap saw it: `at` is when it started (performance.now()). */
+export interface TappedCall {
+  op: string;
+  path: string;
+  at: number;
+  ms: number;
+}
+
 export const INJECTED_ERRNO = 'EIO';
 
 export class TappedHostIO implements HostIO {
   readonly writes: TappedWrite[] = [];
+  readonly calls: TappedCall[] = [];
 
   constructor(
     private readonly inner: HostIO,
@@ -45,27 +55,27 @@ export class TappedHostIO implements HostIO {
   }
 
   readText(rel: string): string | undefined {
-    return this.inner.readText(rel);
+    return this.timed('readText', rel, () => this.inner.readText(rel));
   }
 
   readLinkName(rel: string): string | undefined {
-    return this.inner.readLinkName(rel);
+    return this.timed('readLinkName', rel, () => this.inner.readLinkName(rel));
   }
 
   readLink(rel: string): string | undefined {
-    return this.inner.readLink(rel);
+    return this.timed('readLink', rel, () => this.inner.readLink(rel));
   }
 
   readBytes(rel: string, offset: number, length: number): Buffer | undefined {
-    return this.inner.readBytes(rel, offset, length);
+    return this.timed('readBytes', rel, () => this.inner.readBytes(rel, offset, length));
   }
 
   list(rel: string): string[] {
-    return this.inner.list(rel);
+    return this.timed('list', rel, () => this.inner.list(rel));
   }
 
   exists(rel: string): boolean {
-    return this.inner.exists(rel);
+    return this.timed('exists', rel, () => this.inner.exists(rel));
   }
 
   async write(rel: string, value: string, options?: WriteOptions): Promise<void> {
@@ -79,6 +89,7 @@ export class TappedHostIO implements HostIO {
       error = e;
     }
     const entry: TappedWrite = { path: rel, value, ms: performance.now() - started };
+    this.calls.push({ op: 'write', path: `${rel} <- ${value.trim() || '(clear)'}`, at: started, ms: entry.ms });
     if (error !== undefined) entry.error = error instanceof Error ? error.message : String(error);
     this.writes.push(entry);
     this.options.afterWrite?.(entry);
@@ -94,6 +105,15 @@ export class TappedHostIO implements HostIO {
   }
 
   vfioGroupStatus(group: string): VfioGroupStatus {
-    return this.inner.vfioGroupStatus?.(group) ?? { answer: 'unavailable', why: 'the tapped HostIO has no kernel to ask' };
+    return this.timed('vfioGroupStatus', group, () => this.inner.vfioGroupStatus?.(group) ?? { answer: 'unavailable', why: 'the tapped HostIO has no kernel to ask' });
+  }
+
+  private timed<T>(op: string, path: string, call: () => T): T {
+    const at = performance.now();
+    try {
+      return call();
+    } finally {
+      this.calls.push({ op, path, at, ms: performance.now() - at });
+    }
   }
 }

@@ -80,4 +80,77 @@ describe('plan runner', () => {
     ]);
     assert.equal(typeof events[1].ms, 'number');
   });
+
+  describe('runs of different functions', () => {
+    /** set-override steps that run side by side: each do waits until released by the test. */
+    function concurrentRegistry(failing: Record<string, Error> = {}) {
+      const calls: string[] = [];
+      const gates = new Map<string, () => void>();
+      const registry = new StepRegistry()
+        .register('set-override', {
+          describe: (s) => `${s.device} ${s.value}`,
+          do: (_ctx, s) =>
+            new Promise<void>((resolve, reject) => {
+              calls.push(`do ${s.device} ${s.value}`);
+              gates.set(`${s.device} ${s.value}`, () => (failing[`${s.device} ${s.value}`] ? reject(failing[`${s.device} ${s.value}`]) : resolve()));
+            }),
+          async verify() {},
+          async undo(_ctx, s) {
+            calls.push(`undo ${s.device} ${s.value}`);
+          },
+          functionLocal: true,
+        })
+        .register('wait-vfio-group', {
+          describe: () => 'barrier',
+          async do() {
+            calls.push('do barrier');
+          },
+          async verify() {},
+          async undo() {
+            calls.push('undo barrier');
+          },
+        });
+      const release = async (key: string): Promise<void> => {
+        for (let i = 0; i < 50 && !gates.has(key); i++) await new Promise((r) => setImmediate(r));
+        const open = gates.get(key);
+        assert.ok(open, `${key} never started; calls: ${calls.join(', ')}`);
+        gates.delete(key);
+        open();
+        await new Promise((r) => setImmediate(r));
+      };
+      return { calls, registry, release };
+    }
+    const step = (device: string, value: string): StepSpec => ({ kind: 'set-override', device, value, previous: null });
+    const twoRuns: StepSpec[] = [step('A', '1'), step('A', '2'), step('B', '1'), step('B', '2'), { kind: 'wait-vfio-group', group: '6' }];
+
+    it('start together, each in its own order, with one journal mark for the wave, and the next wave waits for both', async () => {
+      const { calls, registry, release } = concurrentRegistry();
+      const marks: number[] = [];
+      const running = runPlan(twoRuns, { ctx, registry, beforeStep: async (i) => void marks.push(i) });
+      await release('A 1');
+      assert.deepEqual(calls, ['do A 1', 'do B 1', 'do A 2'], 'B started before A ended; A 2 waited for A 1');
+      await release('A 2');
+      assert.ok(!calls.includes('do barrier'), 'the barrier waits for B');
+      await release('B 1');
+      await release('B 2');
+      const done = await running;
+      assert.deepEqual(marks, [3, 4]);
+      assert.deepEqual(done.map((s) => s.description), ['A 1', 'A 2', 'B 1', 'B 2', 'barrier'], 'reported in plan order');
+    });
+
+    it('when one fails, the other ends its step and starts no more; then the whole wave is undone in reverse', async () => {
+      const { calls, registry, release } = concurrentRegistry({ 'A 1': new Error('A broke') });
+      const running = runPlan(twoRuns, { ctx, registry }).then(
+        () => assert.fail('the plan should fail'),
+        (e: unknown) => e as PlanFailure,
+      );
+      await release('A 1');
+      assert.deepEqual(calls, ['do A 1', 'do B 1'], 'nothing undone while B is still in its step');
+      await release('B 1');
+      const failure = await running;
+      assert.equal(failure.failed.description, 'A 1');
+      assert.deepEqual(failure.done.map((s) => s.description), ['B 1']);
+      assert.deepEqual(calls, ['do A 1', 'do B 1', 'undo B 2', 'undo B 1', 'undo A 2', 'undo A 1']);
+    });
+  });
 });

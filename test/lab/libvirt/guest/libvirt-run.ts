@@ -8,14 +8,14 @@
 
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import type { HostIO } from '../../../src/host/host-io';
-import { startSystemdStandin, type SystemdStandin } from '../../../src/sim/desktop/systemd-standin';
-import { snapshotHost } from '../../../src/sim/snapshot';
-import { settledSnapshot, waitForDrivers } from '../../lab/guest/transition-job';
-import type { WorkloadReport } from '../../lab/nested/nested-job';
-import { LIBVIRT_BIND_DIRS, LIBVIRT_BUS_CONFIG, LIBVIRT_BUS_SOCKET, LIBVIRT_ETC_TEMPLATE, LIBVIRT_PROJECT, LIBVIRT_TMPFS_DIRS } from '../../lab/nested/libvirt-sysroot';
-import { NESTED_WORKLOAD } from '../../lab/nested/nested-sysroot';
-import { runBounded, runChecked, startBounded, type CommandResult, type StartedCommand } from '../../lab/runner/command';
+import type { HostIO } from '../../../../src/host/host-io';
+import { startSystemdStandin, type SystemdStandin } from '../../../../src/sim/desktop/systemd-standin';
+import { snapshotHost } from '../../../../src/sim/snapshot';
+import { settledSnapshot, waitForDrivers } from '../../guest/transition-job';
+import type { WorkloadReport } from '../../nested/nested-job';
+import { LIBVIRT_BIND_DIRS, LIBVIRT_BUS_CONFIG, LIBVIRT_BUS_SOCKET, LIBVIRT_ETC_TEMPLATE, LIBVIRT_PROJECT, LIBVIRT_TMPFS_DIRS } from '../../nested/libvirt-sysroot';
+import { NESTED_WORKLOAD } from '../../nested/nested-sysroot';
+import { runBounded, runChecked, startBounded, type CommandResult, type StartedCommand } from '../../runner/command';
 import type { LibvirtJob, LibvirtResult, VirshCall } from '../libvirt-job';
 
 export interface LibvirtContext {
@@ -204,8 +204,9 @@ async function mountRoot(tag: string, projectDir: string): Promise<void> {
   for (const dir of DIRS) fs.mkdirSync(path.join(ROOT, dir), { recursive: true });
   // libvirt's client looks for the daemon's socket under /var/run, Debian's link to /run.
   fs.symlinkSync('../run', `${ROOT}/var/run`);
-  // The hook's process substitution needs /dev/fd, which udev makes on a host and devtmpfs lacks.
-  if (!fs.existsSync('/dev/fd')) fs.symlinkSync('/proc/self/fd', '/dev/fd');
+  // No /dev/fd (devtmpfs has none; udev makes it on a host), on purpose: the hook must fail closed
+  // without it (its check once read the hostdevs through process substitution and failed open here).
+  if (fs.existsSync('/dev/fd')) throw new Error('the lab guest has /dev/fd: the fail-closed step would not show that hooks/qemu works without it');
 }
 
 async function unmountRoot(): Promise<void> {

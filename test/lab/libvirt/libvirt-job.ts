@@ -1,8 +1,8 @@
 // The libvirt-in-guest target's contract between the host side and the guest agent (see lab-job.ts):
 // the job the host writes and what the guest writes back, plain JSON both ways.
 
-import type { Snapshot } from '../lab/lab-job';
-import type { WorkloadReport } from '../lab/nested/nested-job';
+import type { Snapshot } from '../lab-job';
+import type { WorkloadReport } from '../nested/nested-job';
 
 export interface LibvirtJob {
   kind: 'libvirt';

@@ -1,11 +1,11 @@
 // The opt-in libvirt-in-guest boot: the SeaBIOS/bochs-drm machine with a fifth 9p share holding the
 // libvirt sysroot; inside, libvirt starts a domain that takes the card through gpu-hookd's hook.
 
-import { SEABIOS_BOCHS } from '../lab/lab-scenarios';
-import { prepareLibvirtSysroot, type LibvirtSysroot } from '../lab/nested/libvirt-sysroot';
-import { bootLab, type LabBoot } from '../lab/runner/lab-boot';
-import { prepareLabImage } from '../lab/runner/lab-image';
-import { GUEST_GPU, GUEST_GPU_AUDIO } from '../lab/runner/qemu-machine';
+import { SEABIOS_BOCHS } from '../lab-scenarios';
+import { prepareLibvirtSysroot, type LibvirtSysroot } from '../nested/libvirt-sysroot';
+import { bootLab, type LabBoot } from '../runner/lab-boot';
+import { prepareLabImage } from '../runner/lab-image';
+import { GUEST_GPU, GUEST_GPU_AUDIO } from '../runner/qemu-machine';
 import type { LibvirtJob } from './libvirt-job';
 
 export const LIBVIRT_SHARE_TAG = 'libvirt';

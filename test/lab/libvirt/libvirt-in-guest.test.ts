@@ -6,8 +6,8 @@
 // bochs-drm and snd_hda_intel, and fbcon returns.
 
 import assert from 'node:assert/strict';
-import { VFIO_DRIVER } from '../../src/host/pci-device';
-import { fbconOf, LAB_SETUP_TIMEOUT_MS } from '../lab/lab-tier';
+import { VFIO_DRIVER } from '../../../src/host/pci-device';
+import { fbconOf, LAB_SETUP_TIMEOUT_MS } from '../lab-tier';
 import type { LibvirtResult } from './libvirt-job';
 import { bootLibvirtInGuest, LIBVIRT_BOOT_TIMEOUT_MS, LIBVIRT_JOB } from './libvirt-scenario';
 
