@@ -38,24 +38,51 @@ export async function flushData(fd: number, dir: string): Promise<void> {
 
 let sequence = 0;
 
-export async function writeFileAtomic(file: string, text: string): Promise<void> {
-  const dir = path.dirname(file);
-  fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
-  const temp = path.join(dir, `.${path.basename(file)}.${process.pid}.${sequence++}.tmp`);
-  const fd = fs.openSync(temp, 'w', 0o600);
+/** Directories this process made or found: each is made once, not at every write. */
+const madeDirs = new Set<string>();
+
+/** Opens a new file for writing in `dir`, making the directory first when it is not there (again). */
+function openNew(dir: string, file: string): number {
+  if (!madeDirs.has(dir)) {
+    fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+    madeDirs.add(dir);
+  }
   try {
-    try {
-      fs.writeFileSync(fd, text, 'utf8');
-      await flushData(fd, dir);
-    } finally {
-      fs.closeSync(fd);
-    }
+    return fs.openSync(file, 'w', 0o600);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+    madeDirs.delete(dir);
+    fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+    madeDirs.add(dir);
+    return fs.openSync(file, 'w', 0o600);
+  }
+}
+
+export async function writeFileAtomic(file: string, text: string): Promise<void> {
+  fs.closeSync(await writeFileAtomicKeepOpen(file, text));
+}
+
+/** writeFileAtomic, returning the file open for writing at its end (a journal appends there). */
+export async function writeFileAtomicKeepOpen(file: string, text: string): Promise<number> {
+  const dir = path.dirname(file);
+  const temp = path.join(dir, `.${path.basename(file)}.${process.pid}.${sequence++}.tmp`);
+  const fd = openNew(dir, temp);
+  try {
+    fs.writeFileSync(fd, text, 'utf8');
+    await flushData(fd, dir);
     fs.renameSync(temp, file);
   } catch (e) {
+    fs.closeSync(fd);
     fs.rmSync(temp, { force: true });
     throw e;
   }
-  await syncDirectory(dir);
+  try {
+    await syncDirectory(dir);
+  } catch (e) {
+    fs.closeSync(fd);
+    throw e;
+  }
+  return fd;
 }
 
 /** Removes `file` (absent is fine) and makes the removal durable. */

@@ -6,7 +6,7 @@
 
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { flushData, removeFileDurable, writeFileAtomic } from './atomic-file';
+import { flushData, removeFileDurable, writeFileAtomicKeepOpen } from './atomic-file';
 
 export class LineJournalFile {
   private fd: number | undefined;
@@ -20,8 +20,7 @@ export class LineJournalFile {
   async append(mark: object): Promise<void> {
     const line = `${JSON.stringify(mark)}\n`;
     if (this.fd === undefined) {
-      await writeFileAtomic(this.file, `${JSON.stringify(this.header)}\n${line}`);
-      this.fd = fs.openSync(this.file, 'a');
+      this.fd = await writeFileAtomicKeepOpen(this.file, `${JSON.stringify(this.header)}\n${line}`);
       return;
     }
     fs.writeSync(this.fd, line);

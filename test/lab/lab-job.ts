@@ -40,6 +40,8 @@ export interface BenchJob {
   settle: Record<string, string>;
   gpu: string;
   rounds: number;
+  /** Time every HostIO call, reads too (lab-bench --trace): the timers cost the engine time of their own. */
+  traceCalls?: boolean;
 }
 
 export type GuestJob = TransitionJob | BenchJob | NestedJob | LibvirtJob;
@@ -101,7 +103,7 @@ export interface BenchTimes {
    *  last step ends (journal and record removal), by direction: ms per round. */
   engineBeforeSteps: Record<'detach' | 'attach', number[]>;
   engineAfterSteps: Record<'detach' | 'attach', number[]>;
-  /** The engine's HostIO calls other than writes (sysfs and proc reads), by direction: count and ms per round. */
+  /** The engine's HostIO calls other than writes (sysfs and proc reads), by direction: count and ms per round (traceCalls only). */
   engineReads: Record<'detach' | 'attach', { count: number[]; ms: number[] }>;
   /** Every HostIO call of the last round, by direction, `at` from the call's start (lab-bench --trace). */
   lastRoundCalls: Record<'detach' | 'attach', { op: string; path: string; at: number; ms: number }[]>;

@@ -41,7 +41,7 @@ export async function runBenchJob(job: BenchJob, ctx: BenchContext): Promise<Ben
     lastRoundCalls: { detach: [], attach: [] },
   };
   // One engine for every round, as the daemon keeps one for its life.
-  const tap = new TappedHostIO(ctx.io);
+  const tap = new TappedHostIO(ctx.io, { timeCalls: job.traceCalls === true });
   const engine = new TransitionEngine({ io: tap, stateDir: ctx.stateDir });
   for (let round = 0; round < job.rounds; round++) {
     for (const direction of ['detach', 'attach'] as const) {

@@ -1,4 +1,4 @@
-// Opt-in (npm run lab:libvirt; not in npm test): the whole story on one real kernel. Inside the lab
+// In the default lab tier (alone: npm run lab:libvirt): the whole story on one real kernel. Inside the lab
 // guest libvirtd, virtlogd, a dbus-daemon and gpu-hookd run, our hook installed before libvirtd
 // started. `virsh start` of a domain with both functions of the GPU-like card as <hostdev
 // managed='no'> is refused while gpu-hookd is not running; once it runs, it binds them to vfio-pci,
@@ -15,7 +15,7 @@ const { gpu: GPU, audio: AUDIO } = LIBVIRT_JOB;
 /** QEMU's generic HDA codec: vendor 1af4 (Red Hat), device 0012. */
 const QEMU_HDA_CODEC = '1af40012';
 
-describe('lab (real kernel, opt-in): libvirt in the guest starts a VM with the GPU through gpu-hookd and gives it back', () => {
+describe('lab (real kernel): libvirt in the guest starts a VM with the GPU through gpu-hookd and gives it back', () => {
   let boot: Awaited<ReturnType<typeof bootLibvirtInGuest>> | undefined;
   before(async function () {
     this.timeout(LAB_SETUP_TIMEOUT_MS + LIBVIRT_BOOT_TIMEOUT_MS);

@@ -1,4 +1,4 @@
-// The opt-in libvirt-in-guest boot: the SeaBIOS/bochs-drm machine with a fifth 9p share holding the
+// The libvirt-in-guest boot: the SeaBIOS/bochs-drm machine with a fifth 9p share holding the
 // libvirt sysroot; inside, libvirt starts a domain that takes the card through gpu-hookd's hook.
 
 import { SEABIOS_BOCHS } from '../lab-scenarios';
