@@ -1,8 +1,8 @@
 // The attach plan: back from the recorded host state to the host drivers, touching only what differs
 // now (after a partial detach, only what was changed). Pure, like the detach plan.
 
-import type { PciDevice } from '../host/pci-device';
 import { EngineError } from './engine-error';
+import type { FunctionNow } from './device-state';
 import type { FunctionHostState } from './host-state';
 import type { StepSpec } from './step-spec';
 
@@ -14,7 +14,7 @@ import type { StepSpec } from './step-spec';
 export function planAttach(
   gpuAddress: string,
   recorded: readonly FunctionHostState[],
-  current: readonly PciDevice[],
+  current: readonly FunctionNow[],
   registeredDrivers: ReadonlySet<string>,
 ): StepSpec[] {
   const steps: StepSpec[] = [];

@@ -11,9 +11,11 @@ export interface EngineLog {
   info(obj: object, msg: string): void;
   warn(obj: object, msg: string): void;
   error(obj: object, msg: string): void;
+  /** pino's: lets a caller skip building a debug line nobody reads (every step makes two). */
+  isLevelEnabled?(level: string): boolean;
 }
 
-export const silentLog: EngineLog = { debug() {}, info() {}, warn() {}, error() {} };
+export const silentLog: EngineLog = { debug() {}, info() {}, warn() {}, error() {}, isLevelEnabled: () => false };
 
 export interface EngineTimeouts {
   /** One sysfs write (unbind of a busy device can block in the kernel forever). */

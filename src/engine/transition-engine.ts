@@ -15,7 +15,7 @@ import { planAttach } from './attach-plan';
 import { planDetach } from './detach-plan';
 import { readHandoverFacts } from './handover-facts';
 import { planHandover, planHandoverRelease, type HandoverSettings } from './handover-plan';
-import { currentBootId, driverRegistered } from './device-state';
+import { currentBootId, driverRegistered, functionsNow, type FunctionNow } from './device-state';
 import { EngineError, messageOf, StepError, type EngineErrorCode } from './engine-error';
 import { GpuRecordStore, type GpuRecord } from './gpu-record-store';
 import { inUseNote, refuseWhileHeld } from './group-in-use';
@@ -134,7 +134,11 @@ export class TransitionEngine extends EventEmitter<EngineEvents> {
 
   /** Gives every function back to the host driver recorded at detach. */
   attach(gpuAddress: string, opts: TransitionOptions = {}): Promise<TransitionReport> {
-    return this.locked(gpuAddress, 'attach', async () => {
+    return this.locked(gpuAddress, 'attach', async (address, group) => {
+      // Asked for the GPU it recorded, attach reads of each recorded function only what the kernel
+      // may have changed since (its identity it read at detach); else it finds the GPU by discovery.
+      const direct = group === null ? undefined : this.records.load(address);
+      if (direct && group !== null) return this.attachRecorded(direct, functionsNow(this.io, direct.functions.map((f) => f.address), group), group, opts);
       const gpu = this.findGpu(gpuAddress, 'attach');
       const record = this.records.load(gpu.address);
       if (!record) {
@@ -150,15 +154,19 @@ export class TransitionEngine extends EventEmitter<EngineEvents> {
         }
         return this.execute('attach', gpu.address, '', [], false, opts);
       }
-      const wanted = new Set(record.functions.map((f) => f.driver).filter((d) => d !== null));
-      const registered = new Set([...wanted].filter((d) => driverRegistered(this.io, d)));
-      // The group first (its driver's module loads as it binds), then what the handover took, in reverse.
-      const plan = [...planAttach(gpu.address, record.functions, gpu.functions, registered), ...planHandoverRelease(record.handover ?? [])];
-      refuseWhileHeld(this.io, gpu.address, gpu.group.id, plan);
-      const report = await this.execute('attach', gpu.address, record.owner, plan, false, opts);
-      await this.records.remove(gpu.address);
-      return report;
+      return this.attachRecorded(record, gpu.functions, gpu.group.id, opts);
     });
+  }
+
+  private async attachRecorded(record: GpuRecord, now: readonly FunctionNow[], group: string | null, opts: TransitionOptions): Promise<TransitionReport> {
+    const wanted = new Set(record.functions.map((f) => f.driver).filter((d) => d !== null));
+    const registered = new Set([...wanted].filter((d) => driverRegistered(this.io, d)));
+    // The group first (its driver's module loads as it binds), then what the handover took, in reverse.
+    const plan = [...planAttach(record.gpu, record.functions, now, registered), ...planHandoverRelease(record.handover ?? [])];
+    refuseWhileHeld(this.io, record.gpu, group, plan);
+    const report = await this.execute('attach', record.gpu, record.owner, plan, false, opts);
+    await this.records.remove(record.gpu);
+    return report;
   }
 
   /** Undoes transitions a crash interrupted; the daemon calls it at start, before serving. */
@@ -182,13 +190,18 @@ export class TransitionEngine extends EventEmitter<EngineEvents> {
     this.unbindsLeft.set(device, readIommuGroupOf(this.io, device) ?? device);
   }
 
-  private async locked(gpuAddress: string, kind: TransitionKind, work: () => Promise<TransitionReport>): Promise<TransitionReport> {
+  private async locked(
+    gpuAddress: string,
+    kind: TransitionKind,
+    work: (address: string, group: string | null) => Promise<TransitionReport>,
+  ): Promise<TransitionReport> {
     // One lock per IOMMU group: two GPUs in one group are one unit for the kernel too.
     const address = this.parse(gpuAddress, kind);
-    const key = readIommuGroupOf(this.io, address) ?? address;
+    const group = readIommuGroupOf(this.io, address);
+    const key = group ?? address;
     return this.locks.run(key, () => {
       this.refuseWhileUnbinding(key, address, kind);
-      return work();
+      return work(address, group);
     });
   }
 
@@ -282,7 +295,7 @@ export class TransitionEngine extends EventEmitter<EngineEvents> {
     const ctx: StepContext = { io: this.io, log: this.log, timeouts: this.timeouts, services: this.services };
     const emit = (p: StepProgress): void => {
       const event: StepEvent = { ...p, transition, gpu, kind };
-      this.log.debug(event, `${kind} ${gpu}: ${p.phase === 'undo' ? 'undo ' : ''}${p.description} ${p.status}`);
+      if (this.log.isLevelEnabled?.('debug') ?? true) this.log.debug(event, `${kind} ${gpu}: ${p.phase === 'undo' ? 'undo ' : ''}${p.description} ${p.status}`);
       if (p.note) this.log.warn({ transition, gpu, kind, step: p.description }, `${kind} of ${gpu}, ${p.description}: ${p.note}`);
       opts.onStep?.(event);
       this.emit('step', event);

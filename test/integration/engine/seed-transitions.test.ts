@@ -1,4 +1,6 @@
 import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { EngineError } from '../../../src/engine/engine-error';
 import type { StepEvent } from '../../../src/engine/transition-engine';
 import { clearFaults, injectFault } from '../../../src/sim/faults';
@@ -123,5 +125,22 @@ describe('engine on the seed host', () => {
     assert.ok(e instanceof EngineError);
     assert.equal(e.code, 'NotFound');
     assert.match(e.message, /has no record of the host drivers/);
+  });
+
+  it('refuses, before any change, an attach whose recorded function has left the IOMMU group', async () => {
+    await sim.engine.detach(GPU);
+    // As after a hot removal: the kernel no longer lists 01:00.3 in the group.
+    fs.rmSync(path.join(sim.host.root, 'sys/bus/pci/devices/0000:01:00.3/iommu_group'));
+    const before = snapshotHost(sim.host.io);
+    const e = await sim.engine.attach(GPU).catch((err: unknown) => err as EngineError);
+    assert.ok(e instanceof EngineError);
+    assert.equal(e.code, 'NotFound');
+    assert.equal(
+      e.message,
+      'attach of 0000:01:00.0 refused before any change: its function 0000:01:00.3, recorded at detach, is no longer in the IOMMU group; ' +
+        'rescan the PCI bus (echo 1 > /sys/bus/pci/rescan) and retry',
+    );
+    assert.deepEqual(snapshotHost(sim.host.io), before);
+    assert.ok(sim.engine.records.load(GPU), 'the record stays');
   });
 });
