@@ -50,6 +50,8 @@ export interface RunOptions {
    *  once it resolves (the journal reaches disk here). */
   beforeStep?: (index: number) => Promise<void>;
   emit?: (event: StepProgress) => void;
+  /** Run every step alone, in plan order, even those of different functions (see plan-waves.ts). */
+  oneAtATime?: boolean;
 }
 
 /** Thrown by runPlan after its rollback: what failed, and what (if anything) failed to roll back. */
@@ -69,7 +71,7 @@ export class PlanFailure extends Error {
 export async function runPlan(plan: readonly StepSpec[], opts: RunOptions): Promise<StepRecord[]> {
   const { ctx, registry } = opts;
   const done: StepRecord[] = [];
-  for (const wave of planWaves(plan, (spec) => registry.executorFor(spec).functionLocal === true)) {
+  for (const wave of planWaves(plan, (spec) => !opts.oneAtATime && registry.executorFor(spec).functionLocal === true)) {
     const failures: StepFailure[] = [];
     const finished: (StepRecord & { index: number })[] = [];
     const runStep = async (index: number): Promise<void> => {

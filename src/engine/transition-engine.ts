@@ -58,6 +58,12 @@ export interface TransitionEngineOptions {
   namer?: PciNamer;
   /** systemd and logind on the system bus, for the single-GPU handover and its recovery. */
   services?: HostServices;
+  /**
+   * False: the functions of a group move one after another, so that every write's effect can be
+   * seen alone (the lab compares the state after each step with the simulator's). Default true:
+   * their runs go side by side (plan-waves.ts).
+   */
+  sideBySide?: boolean;
 }
 
 export interface TransitionOptions {
@@ -89,6 +95,7 @@ export class TransitionEngine extends EventEmitter<EngineEvents> {
   /** Functions left to the kernel in an unbind from vfio-pci that timed out, by IOMMU group (left-to-kernel.ts). */
   private readonly unbindsLeft = new Map<string, string>();
   private readonly services: HostServices | undefined;
+  private readonly sideBySide: boolean;
   private namer: PciNamer | undefined;
   /** The kernel's boot_id, read once: it cannot change while this process lives (a reboot ends it). */
   private bootId: string | null | undefined;
@@ -102,6 +109,7 @@ export class TransitionEngine extends EventEmitter<EngineEvents> {
     this.registry = opts.registry ?? builtinStepRegistry();
     this.namer = opts.namer;
     this.services = opts.services;
+    this.sideBySide = opts.sideBySide ?? true;
     this.records = new GpuRecordStore(opts.stateDir);
   }
 
@@ -307,6 +315,7 @@ export class TransitionEngine extends EventEmitter<EngineEvents> {
       steps = await runPlan(plan, {
         ctx,
         registry: this.registry,
+        oneAtATime: !this.sideBySide,
         beforeStep: async (index) => {
           await journal.cover(index).catch((e: unknown) => {
             throw new Error(`the journal ${journal.file} could not be written: ${messageOf(e)}`);

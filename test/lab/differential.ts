@@ -1,6 +1,6 @@
 // The differential check: the job a lab scenario ran on the real kernel runs again on the simulated
 // host built from the scenario's twin (src/sim/scenarios/lab-*.ts), and the two sequences of state
-// snapshots are compared. A difference is a bug in the simulator (or in its twin scenario).
+// snapshots are compared (for a run whose functions went side by side: each function's steps and the end). A difference is a bug in the simulator (or in its twin scenario).
 
 import { createSimHost } from '../../src/sim/sim-host';
 import { loadScenario } from '../../src/sim/scenarios';
@@ -69,12 +69,36 @@ function runDifferences(real: RunOutcome, sim: RunOutcome): Difference[] {
   const out: Difference[] = [];
   const outcome = (r: RunOutcome): string => (r.ok ? `ok${r.changed === false ? ' (nothing to do)' : ''}` : `failed with ${r.error?.code}`);
   if (outcome(real) !== outcome(sim)) out.push({ where: at, what: `the kernel's run ${outcome(real)}, the simulator's ${outcome(sim)}` });
+  if (real.sideBySide) return [...out, ...sideBySideDifferences(real, sim, at)];
   const steps = (r: RunOutcome): string[] => r.snapshots.map((s) => s.after);
   if (JSON.stringify(steps(real)) !== JSON.stringify(steps(sim))) {
     out.push({ where: at, what: `steps differ: kernel [${steps(real).join('; ')}], simulator [${steps(sim).join('; ')}]` });
     return out;
   }
   real.snapshots.forEach((s, i) => out.push(...diffJson(s.snapshot, sim.snapshots[i].snapshot, `${at} after "${s.after}"`)));
+  out.push(...diffJson(real.end, sim.end, `${at} at the end`));
+  return out;
+}
+
+/**
+ * A run whose functions' steps went side by side ends its steps in an order that depends on the
+ * kernel's timing, and so does the state between them: each function's own steps, in order, and the
+ * end state are compared. When a run failed at its Nth write, which write that was depends on the
+ * timing too (writes are numbered as issued): its outcome and end state are compared.
+ */
+function sideBySideDifferences(real: RunOutcome, sim: RunOutcome, at: string): Difference[] {
+  const out: Difference[] = [];
+  const byFunction = (r: RunOutcome): string => {
+    const runs = new Map<string, string[]>();
+    for (const { after } of r.snapshots.slice(1)) {
+      const device = /\b[0-9a-f]{4}:[0-9a-f]{2}:[0-9a-f]{2}\.[0-7]\b/.exec(after)?.[0] ?? '(group)';
+      runs.set(device, [...(runs.get(device) ?? []), after]);
+    }
+    return [...runs].sort(([a], [b]) => a.localeCompare(b)).map(([device, steps]) => `${device}: ${steps.join('; ')}`).join(' | ');
+  };
+  if (real.ok && sim.ok && byFunction(real) !== byFunction(sim)) {
+    out.push({ where: at, what: `each function's steps differ: kernel [${byFunction(real)}], simulator [${byFunction(sim)}]` });
+  }
   out.push(...diffJson(real.end, sim.end, `${at} at the end`));
   return out;
 }

@@ -47,6 +47,18 @@ describe(`lab (real kernel): ${FAULTS.name}: ${FAULTS.proves}`, () => {
     assert.deepEqual(attachSweep[attachSweep.length - 1].end, baselineOf(boot().result));
   });
 
+  it('the same with the functions side by side (the engine\'s default): every write failed once, each rolled back exactly', () => {
+    const detachSweep = runsStartingWith(boot().result, 'detach-side@');
+    assertSweep(detachSweep, baselineOf(boot().result));
+    assert.ok(
+      detachSweep.some((r) => r.writes.some((w, i) => i > 0 && w.path.includes('/unbind') && r.writes[i - 1].path.includes('/unbind'))),
+      'two unbinds were issued back to back: the functions went side by side',
+    );
+    const attachSweep = runsStartingWith(boot().result, 'attach-side@');
+    assertSweep(attachSweep, detachSweep[detachSweep.length - 1].end);
+    assert.deepEqual(attachSweep[attachSweep.length - 1].end, baselineOf(boot().result));
+  });
+
   it(`the simulated host (${FAULTS.simScenario}) goes through the same states, step by step`, async function () {
     this.timeout(SIM_REPLAY_TIMEOUT_MS);
     const sim = await runOnSimulator(FAULTS);

@@ -23,6 +23,12 @@ export interface TransitionRun {
    * every write of the transition has failed once), each outcome recorded as "<label>@<n>".
    */
   sweep?: boolean;
+  /**
+   * Let the functions' steps go side by side, as the engine does by default. Off (the default
+   * here), they go one after another, so that the state after each step can be compared with the
+   * simulator's; on, the comparison is of the outcome, each function's steps and the end state.
+   */
+  sideBySide?: boolean;
 }
 
 export interface TransitionJob {
@@ -67,6 +73,7 @@ export interface RunOutcome {
   action: TransitionRun['action'];
   gpu: string;
   failAt?: number;
+  sideBySide?: boolean;
   ok: boolean;
   /** False when the engine found the GPU already where it was asked to go. */
   changed?: boolean;

@@ -83,7 +83,9 @@ export const VIRTIO_VGA: LabScenario = {
 
 export const FAULTS: LabScenario = {
   name: 'faults',
-  proves: 'a non-viable group refused with the host unchanged; a failure at each write of detach and attach rolled back exactly',
+  proves:
+    'a non-viable group refused with the host unchanged; a failure at each write of detach and attach rolled back exactly, ' +
+    'with the functions one after another and side by side',
   machine: {
     firmware: 'seabios',
     devices: [...gpuWithAudio('VGA'), ...NON_VIABLE_CARD],
@@ -102,6 +104,9 @@ export const FAULTS: LabScenario = {
       { label: 'non-viable', action: 'detach', gpu: NON_VIABLE_GPU },
       { label: 'detach', action: 'detach', gpu: GUEST_GPU, sweep: true },
       { label: 'attach', action: 'attach', gpu: GUEST_GPU, sweep: true },
+      // Again with the functions side by side, as the engine runs them by default.
+      { label: 'detach-side', action: 'detach', gpu: GUEST_GPU, sweep: true, sideBySide: true },
+      { label: 'attach-side', action: 'attach', gpu: GUEST_GPU, sweep: true, sideBySide: true },
     ],
   },
   simScenario: 'lab-faults',

@@ -81,7 +81,11 @@ export class TappedHostIO implements HostIO {
   }
 
   async write(rel: string, value: string, options?: WriteOptions): Promise<void> {
-    const number = this.writes.length + 1;
+    // Numbered and listed as issued: the runs of a group's functions write side by side, so writes
+    // may end in another order than they began.
+    const entry: TappedWrite = { path: rel, value, ms: 0 };
+    this.writes.push(entry);
+    const number = this.writes.length;
     const started = performance.now();
     let error: unknown;
     try {
@@ -90,10 +94,9 @@ export class TappedHostIO implements HostIO {
     } catch (e) {
       error = e;
     }
-    const entry: TappedWrite = { path: rel, value, ms: performance.now() - started };
+    entry.ms = performance.now() - started;
     this.calls.push({ op: 'write', path: `${rel} <- ${value.trim() || '(clear)'}`, at: started, ms: entry.ms });
     if (error !== undefined) entry.error = error instanceof Error ? error.message : String(error);
-    this.writes.push(entry);
     this.options.afterWrite?.(entry);
     if (error !== undefined) throw error;
   }

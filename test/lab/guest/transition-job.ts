@@ -48,7 +48,7 @@ export async function runTransitionJob(job: TransitionJob, ctx: JobContext): Pro
 
 async function runOnce(run: TransitionRun, ctx: JobContext): Promise<RunOutcome> {
   const tap = new TappedHostIO(ctx.io, { failAt: run.failAt });
-  const engine = new TransitionEngine({ io: tap, stateDir: ctx.stateDir });
+  const engine = new TransitionEngine({ io: tap, stateDir: ctx.stateDir, sideBySide: run.sideBySide === true });
   const snapshots: StepSnapshot[] = [{ after: 'start', snapshot: ctx.snapshot(ctx.io) }];
   const onStep = (e: Pick<StepEvent, 'status' | 'phase' | 'description'>): void => {
     if (e.status === 'started') return;
@@ -68,7 +68,7 @@ async function runOnce(run: TransitionRun, ctx: JobContext): Promise<RunOutcome>
     result = { ok: false, error: { code: typeof err.code === 'string' ? err.code : err.name, message: err.message }, steps: [] };
   }
   const end = await settledSnapshot(ctx);
-  return { label: run.label, action: run.action, gpu: run.gpu, failAt: run.failAt, ...result, writes: tap.writes, snapshots, end };
+  return { label: run.label, action: run.action, gpu: run.gpu, failAt: run.failAt, sideBySide: run.sideBySide, ...result, writes: tap.writes, snapshots, end };
 }
 
 /** A "steps" run: its steps as one plan, rolled back on failure, as the engine runs them. */
