@@ -48,7 +48,8 @@ describe('gpu-hookd killed or stopped in the middle of a transition', function (
     const before = dut.snapshot();
     const prepare = callError(dut.call('Prepare', 'ss', ['win10', WIN10]));
     await stuckAtThirdProbe({ kind: 'block' });
-    assert.deepEqual(drivers(), ['vfio-pci', 'vfio-pci', undefined, 'nvidia-gpu'], 'mid-plan');
+    // The functions' runs go side by side: the others moved while the third one's probe is stuck.
+    assert.deepEqual(drivers(), ['vfio-pci', 'vfio-pci', undefined, 'vfio-pci'], 'mid-plan');
     assert.equal(journals().length, 1, 'the transition is journaled');
 
     await dut.kill();
