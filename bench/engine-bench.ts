@@ -71,9 +71,10 @@ async function memorySimHost(scenario: string): Promise<SimHost> {
   };
 }
 
-/** Journal marks of a transition: one per run of consecutive steps on the same function (journal.ts). */
+/** Journal marks of a transition: one per wave (plan-waves.ts): a stretch of steps on the group's
+ *  functions, which go side by side, or a step on no function. */
 function marksOf(report: TransitionReport): number {
-  return report.steps.filter((s, i) => i === 0 || s.device === undefined || s.device !== report.steps[i - 1].device).length;
+  return report.steps.filter((s, i) => i === 0 || s.device === undefined || report.steps[i - 1].device === undefined).length;
 }
 
 interface CycleTimes {
@@ -193,7 +194,7 @@ async function main(): Promise<void> {
     console.log(`  one mark (append, fdatasync)                ${ms(j.append)}`);
     console.log(`  one mark as a whole-file rewrite            ${ms(j.rewrite)}   (not used: same guarantee, dearer)`);
     console.log(`  removal (unlink, fsync dir)                 ${ms(j.remove)}`);
-    console.log(`  per cycle: ${cycle.steps} steps, ${cycle.marks} marks (one per function's run of steps): ${journalMs.toFixed(2)} ms`);
+    console.log(`  per cycle: ${cycle.steps} steps, ${cycle.marks} marks (one per wave of steps): ${journalMs.toFixed(2)} ms`);
     console.log(`    one appended mark per step instead: ${perStepMs.toFixed(2)} ms; one whole-file rewrite per step: ${rewriteMs.toFixed(2)} ms`);
 
     const planning = await planningBench(runs);

@@ -1,6 +1,6 @@
-// Journals and GPU records on both kinds of file system a state directory can live on: on tmpfs the
-// flushes are made in place, on a disk they wait in the thread pool (atomic-file.ts). Either way the
-// files read back whole and no temporary file is left.
+// Journals and GPU records on both kinds of file system a state directory can live on: on tmpfs no
+// flush is called (the kernel's would do nothing), on a disk they wait in the thread pool
+// (atomic-file.ts). Either way the files read back whole and no temporary file is left.
 
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
@@ -43,6 +43,14 @@ for (const { kind, parent, inMemory } of [
       assert.deepEqual(readJournalLines(fs.readFileSync(file, 'utf8')), [{ id: 'abc' }, { inFlight: 0 }, { inFlight: 3 }]);
       await journal.remove();
       assert.equal(fs.existsSync(file), false);
+    });
+
+    it('makes its directory again when it was removed after a first write', async () => {
+      const file = path.join(dir, 'gpus', 'record.json');
+      await writeFileAtomic(file, 'first\n');
+      fs.rmSync(path.dirname(file), { recursive: true });
+      await writeFileAtomic(file, 'second\n');
+      assert.equal(fs.readFileSync(file, 'utf8'), 'second\n');
     });
 
     it('fails, leaving no temporary file, when the target cannot be written', async () => {
