@@ -56,9 +56,16 @@ export class GpuHost {
     return this.daemon.workDir;
   }
 
-  /** The hook's config for this host: the private bus, the simulated sysfs and the daemon's state directory. */
+  /** The hook's config for this host: the private bus, the simulated sysfs, the daemon's state
+   *  directory, and no system log (a warning must never reach this machine's own). */
   hookConf(extra: Record<string, string> = {}): string {
-    const lines = { GPU_HOOKD_BUS: this.daemon.bus.address, GPU_HOOKD_SYSFS: path.join(this.root, 'sys'), GPU_HOOKD_STATE_DIR: this.daemon.stateDir, ...extra };
+    const lines = {
+      GPU_HOOKD_BUS: this.daemon.bus.address,
+      GPU_HOOKD_SYSFS: path.join(this.root, 'sys'),
+      GPU_HOOKD_STATE_DIR: this.daemon.stateDir,
+      GPU_HOOKD_SYSLOG: '',
+      ...extra,
+    };
     return Object.entries(lines).map(([k, v]) => `${k}=${v}`).join('\n') + '\n';
   }
 

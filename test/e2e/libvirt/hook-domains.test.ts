@@ -6,6 +6,7 @@
 
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
+import * as net from 'node:net';
 import * as path from 'node:path';
 import { cpuJournalFile } from '../../../src/cpu/cpu-journal';
 import { GpuHost, startLibvirtWithHook } from './gpu-host';
@@ -196,6 +197,24 @@ describe('VMs that ask for CPU work only in config.json reach the daemon', funct
         result.stderr,
         'gpu-hookd: warning: gpu-hookd is not running, so cpu-only runs without the CPU isolation or pinning asked for it: start gpu-hookd (systemctl start gpu-hookd) and restart cpu-only\n',
       );
+    });
+
+    it('the warning also reaches the system log, where it stays readable after a start libvirt reports as fine', async () => {
+      // A stand-in for /dev/log: logger tries a datagram socket, then a stream one like this.
+      const socketPath = path.join(host.workDir, 'syslog.sock');
+      const received: Buffer[] = [];
+      const server = net.createServer((c) => c.on('data', (d: Buffer) => received.push(d)));
+      await new Promise<void>((resolve) => server.listen(socketPath, resolve));
+      try {
+        const { result } = await runHook('cpu-only', 'prepare', 'begin', host.hookConf({ GPU_HOOKD_SYSLOG: socketPath }));
+        assert.equal(result.code, 0);
+        await waitFor('the warning in the log', () => Buffer.concat(received).toString().includes('restart cpu-only'), { timeoutMs: 5_000 });
+        const line = Buffer.concat(received).toString();
+        // <28>: facility daemon (3) * 8 + severity warning (4); the tag names us.
+        assert.match(line, /^<28>.*gpu-hookd: warning: gpu-hookd is not running, so cpu-only runs without the CPU isolation or pinning asked for it/);
+      } finally {
+        await new Promise((resolve) => server.close(resolve));
+      }
     });
 
     it("a listed domain's release exits 0 and says what stays", async () => {
