@@ -41,19 +41,19 @@ let sequence = 0;
 /** Directories this process made or found: each is made once, not at every write. */
 const madeDirs = new Set<string>();
 
+function makeDir(dir: string): void {
+  fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+  madeDirs.add(dir);
+}
+
 /** Opens a new file for writing in `dir`, making the directory first when it is not there (again). */
 function openNew(dir: string, file: string): number {
-  if (!madeDirs.has(dir)) {
-    fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
-    madeDirs.add(dir);
-  }
+  if (!madeDirs.has(dir)) makeDir(dir);
   try {
     return fs.openSync(file, 'w', 0o600);
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
-    madeDirs.delete(dir);
-    fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
-    madeDirs.add(dir);
+    makeDir(dir);
     return fs.openSync(file, 'w', 0o600);
   }
 }
@@ -67,22 +67,19 @@ export async function writeFileAtomicKeepOpen(file: string, text: string): Promi
   const dir = path.dirname(file);
   const temp = path.join(dir, `.${path.basename(file)}.${process.pid}.${sequence++}.tmp`);
   const fd = openNew(dir, temp);
+  let renamed = false;
   try {
     fs.writeFileSync(fd, text, 'utf8');
     await flushData(fd, dir);
     fs.renameSync(temp, file);
-  } catch (e) {
-    fs.closeSync(fd);
-    fs.rmSync(temp, { force: true });
-    throw e;
-  }
-  try {
+    renamed = true;
     await syncDirectory(dir);
+    return fd;
   } catch (e) {
     fs.closeSync(fd);
+    if (!renamed) fs.rmSync(temp, { force: true });
     throw e;
   }
-  return fd;
 }
 
 /** Removes `file` (absent is fine) and makes the removal durable. */

@@ -135,8 +135,7 @@ export class TransitionEngine extends EventEmitter<EngineEvents> {
         : { version: 1, gpu: gpu.address, owner, functions: recordHostState(gpu.functions), detachedAt: new Date().toISOString(), bootId };
       if (recorded.length > 0) record.handover = recorded;
       const save = !kept || kept.owner !== owner || handoverSteps.length > 0;
-      if (save && plan.length === 0) await this.records.save(record);
-      return this.execute('detach', gpu.address, owner, plan, !kept, opts, bootId, save && plan.length > 0 ? record : undefined);
+      return this.execute('detach', gpu.address, owner, plan, !kept, opts, bootId, save ? record : undefined);
     });
   }
 
@@ -145,8 +144,8 @@ export class TransitionEngine extends EventEmitter<EngineEvents> {
     return this.locked(gpuAddress, 'attach', async (address, group) => {
       // Asked for the GPU it recorded, attach reads of each recorded function only what the kernel
       // may have changed since (its identity it read at detach); else it finds the GPU by discovery.
-      const direct = group === null ? undefined : this.records.load(address);
-      if (direct && group !== null) return this.attachRecorded(direct, functionsNow(this.io, direct.functions.map((f) => f.address), group), group, opts);
+      const recorded = group === null ? undefined : this.records.load(address);
+      if (recorded && group !== null) return this.attachRecorded(recorded, functionsNow(this.io, recorded.functions.map((f) => f.address), group), group, opts);
       const gpu = this.findGpu(gpuAddress, 'attach');
       const record = this.records.load(gpu.address);
       if (!record) {
@@ -321,7 +320,7 @@ export class TransitionEngine extends EventEmitter<EngineEvents> {
             throw new Error(`the journal ${journal.file} could not be written: ${messageOf(e)}`);
           });
           const saveError = index === lastIndex ? await recordSaved : undefined;
-          if (saveError !== undefined) throw new Error(`the GPU record ${this.records.fileOf(gpu)} could not be written: ${messageOf(saveError)}`);
+          if (saveError !== undefined) throw new Error(recordSaveFailure(this.records.fileOf(gpu), saveError));
         },
         emit,
       });
@@ -339,6 +338,15 @@ export class TransitionEngine extends EventEmitter<EngineEvents> {
       }
       const error = transitionError(kind, gpu, e, journal.file, inUseNote(this.io, gpu, e.failed.cause));
       this.log.error({ transition, gpu, kind, step: e.failed.description, restored }, error.message);
+      this.emit('finished', { transition, gpu, kind, error });
+      throw error;
+    }
+    // Awaited already before the last wave; a plan with no steps gets here first.
+    const saveError = await recordSaved;
+    if (saveError !== undefined) {
+      await journal.remove();
+      const error = new EngineError('Failed', `${kind} of ${gpu} failed: ${recordSaveFailure(this.records.fileOf(gpu), saveError)}; nothing on the host was changed`, { gpu });
+      this.log.error({ transition, gpu, kind }, error.message);
       this.emit('finished', { transition, gpu, kind, error });
       throw error;
     }
@@ -360,6 +368,10 @@ function whileTheKernelWorks(work: () => Promise<void>): Promise<unknown> {
       () => undefined,
       (e: unknown) => e ?? new Error('unknown error'),
     );
+}
+
+function recordSaveFailure(file: string, cause: unknown): string {
+  return `the GPU record ${file} could not be written: ${messageOf(cause)}`;
 }
 
 /** The one sentence: what failed (device, step, cause), where the host stands, and what to do. */

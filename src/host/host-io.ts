@@ -219,12 +219,7 @@ export class SysfsHostIO implements HostIO {
     if (options.inPlace) return writeInPlace(fd, value, fail);
     const work = new Promise<void>((resolve, reject) => {
       fs.write(fd, value, 0, (writeError: unknown) => {
-        let error = writeError;
-        try {
-          fs.closeSync(fd);
-        } catch (closing) {
-          error ??= closing;
-        }
+        const error = closeAfterWrite(fd, writeError);
         if (error) reject(fail(error));
         else resolve();
       });
@@ -267,18 +262,24 @@ export class SysfsHostIO implements HostIO {
 }
 
 function writeInPlace(fd: number, value: string, fail: (e: unknown) => HostWriteError): Promise<void> {
-  let error: unknown;
+  let writeError: unknown;
   try {
     fs.writeSync(fd, value);
   } catch (e) {
-    error = e;
+    writeError = e;
   }
+  const error = closeAfterWrite(fd, writeError);
+  return error ? Promise.reject(fail(error)) : Promise.resolve();
+}
+
+/** Closes `fd` after a write: the write's error if it failed, else the close's (sysfs may report there). */
+function closeAfterWrite(fd: number, writeError: unknown): unknown {
   try {
     fs.closeSync(fd);
   } catch (closing) {
-    error ??= closing;
+    return writeError ?? closing;
   }
-  return error === undefined ? Promise.resolve() : Promise.reject(fail(error));
+  return writeError;
 }
 
 export function isMissing(e: unknown): boolean {

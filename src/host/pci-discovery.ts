@@ -82,7 +82,7 @@ export class PciDeviceReader {
     const io = this.io;
     const config = io.readBytes(`${dir}/config`, 0, CONFIG_HEADER_BYTES);
     const fromConfig = config && config.length === CONFIG_HEADER_BYTES ? idsFromConfig(config) : undefined;
-    if (fromConfig && !fromConfig.isBridgeHeader) return fromConfig.ids;
+    if (fromConfig && fromConfig.headerType === 0) return fromConfig;
     const vendorId = hexAttribute(io.readText(`${dir}/vendor`), 4);
     const deviceId = hexAttribute(io.readText(`${dir}/device`), 4);
     if (!vendorId || !deviceId) return undefined;
@@ -91,7 +91,7 @@ export class PciDeviceReader {
       deviceId,
       subsystemVendorId: hexAttribute(io.readText(`${dir}/subsystem_vendor`), 4) ?? null,
       subsystemDeviceId: hexAttribute(io.readText(`${dir}/subsystem_device`), 4) ?? null,
-      headerType: fromConfig?.ids.headerType ?? headerTypeFromClass(classCode),
+      headerType: fromConfig?.headerType ?? headerTypeFromClass(classCode),
     };
   }
 
@@ -113,21 +113,17 @@ interface DeviceIds {
 const CONFIG_HEADER_BYTES = 0x30;
 const VGA_CLASS = '0300';
 
-/** The ids in a type 0 header; undefined for a function config space does not name (vendor ffff). */
-export function idsFromConfig(config: Buffer): { ids: DeviceIds; isBridgeHeader: boolean } | undefined {
+/** The ids as a type 0 header holds them; undefined for a function config space does not name (vendor ffff). */
+function idsFromConfig(config: Buffer): DeviceIds | undefined {
   const vendor = config.readUInt16LE(0x00);
   if (vendor === 0xffff) return undefined;
-  const headerType = config[HEADER_TYPE_OFFSET] & 0x7f;
   const hex = (n: number): string => n.toString(16).padStart(4, '0');
   return {
-    ids: {
-      vendorId: hex(vendor),
-      deviceId: hex(config.readUInt16LE(0x02)),
-      subsystemVendorId: hex(config.readUInt16LE(0x2c)),
-      subsystemDeviceId: hex(config.readUInt16LE(0x2e)),
-      headerType,
-    },
-    isBridgeHeader: headerType !== 0,
+    vendorId: hex(vendor),
+    deviceId: hex(config.readUInt16LE(0x02)),
+    subsystemVendorId: hex(config.readUInt16LE(0x2c)),
+    subsystemDeviceId: hex(config.readUInt16LE(0x2e)),
+    headerType: config[HEADER_TYPE_OFFSET] & 0x7f,
   };
 }
 

@@ -135,6 +135,19 @@ describe('engine with writes that block or drivers that will not bind', () => {
     assert.deepEqual(fs.readdirSync(path.join(sim.stateDir, 'journal')), [], 'no journal left');
   });
 
+  it('a detach with nothing to move whose new owner cannot be recorded fails naming the file, the host unchanged', async () => {
+    sim = await simEngine('seed');
+    await sim.engine.detach(GPU, { owner: 'win10' });
+    const before = snapshotHost(sim.host.io);
+    sim.engine.records.save = async () => {
+      throw new Error('ENOSPC: no space left on device, write');
+    };
+    const e = await failure(sim.engine.detach(GPU, { owner: 'win11' }));
+    assert.match(e.message, /^detach of 0000:01:00\.0 failed: the GPU record \S+\/gpus\/0000:01:00\.0\.json could not be written: ENOSPC: no space left on device, write; nothing on the host was changed$/);
+    assert.deepEqual(snapshotHost(sim.host.io), before);
+    assert.equal(sim.engine.records.load(GPU)?.owner, 'win10');
+  });
+
   it('an attach whose host driver will not bind fails at the verified probe and goes back to vfio-pci', async () => {
     sim = await simEngine('seed', { timeouts: { probeMs: 100 } });
     await sim.engine.detach(GPU);
