@@ -2,7 +2,7 @@
 // firmware, CPU mode and the settings older NVIDIA guest drivers look for. The XML has already
 // passed readDomainRequest (size, DOCTYPE and well-formedness checks) before it gets here.
 
-import { XMLParser } from 'fast-xml-parser';
+import { attr, libvirtXmlParser, type XmlNode } from '../libvirt/xml-node';
 
 export interface DomainPlatform {
   /** <os><type machine=...>: "pc-q35-7.2", "q35", "pc-i440fx-7.2", or "" when not given. */
@@ -19,16 +19,7 @@ export interface DomainPlatform {
   ioapicDriver: string;
 }
 
-type XmlNode = Record<string, unknown>;
-
-const parser = new XMLParser({
-  ignoreAttributes: false,
-  attributeNamePrefix: '@',
-  processEntities: false,
-  parseTagValue: false,
-  parseAttributeValue: false,
-  trimValues: true,
-});
+const parser = libvirtXmlParser();
 
 export function readDomainPlatform(xml: string): DomainPlatform {
   const domain = child(parser.parse(xml) as XmlNode, 'domain');
@@ -55,11 +46,6 @@ function child(node: XmlNode, tag: string): XmlNode {
   const first = Array.isArray(v) ? v[0] : v;
   if (first && typeof first === 'object') return first as XmlNode;
   return typeof first === 'string' ? { '#text': first } : {};
-}
-
-function attr(node: XmlNode, name: string): string {
-  const v = node[`@${name}`];
-  return v === undefined ? '' : String(v);
 }
 
 function text(node: XmlNode): string {

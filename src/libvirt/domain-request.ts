@@ -2,7 +2,8 @@
 // The XML is untrusted input: bounded in size, no DOCTYPE (so no external entities or entity
 // expansion), parsed by a real XML parser, and every PCI address validated before use.
 
-import { XMLParser, XMLValidator } from 'fast-xml-parser';
+import { XMLValidator } from 'fast-xml-parser';
+import { attr, libvirtXmlParser, type XmlNode } from './xml-node';
 import { pciAddressFromParts, parsePciAddress } from '../host/pci-address';
 
 /** Our namespace in <metadata>. */
@@ -51,18 +52,11 @@ export function validateDomainName(name: string): string {
   return name;
 }
 
-type XmlNode = Record<string, unknown>;
-
 // Entities: only XML's five predefined ones are decoded (a domain named "a&b" arrives as "a&amp;b");
 // declared entities cannot occur because a DOCTYPE is refused before parsing.
-const parser = new XMLParser({
-  ignoreAttributes: false,
-  attributeNamePrefix: '@',
+const parser = libvirtXmlParser({
   processEntities: true,
   htmlEntities: false,
-  parseTagValue: false,
-  parseAttributeValue: false,
-  trimValues: true,
   isArray: (tag) => ['hostdev', 'vcpupin', 'iothreadpin'].includes(tag),
 });
 
@@ -179,11 +173,6 @@ function readCpus(domain: XmlNode): Pick<DomainRequest, 'vcpus' | 'vcpuCpuset' |
 function asArray(v: unknown): XmlNode[] {
   if (v === undefined || v === null || v === '') return [];
   return (Array.isArray(v) ? v : [v]).filter((x): x is XmlNode => typeof x === 'object' && x !== null);
-}
-
-function attr(node: XmlNode, name: string): string {
-  const v = node[`@${name}`];
-  return v === undefined ? '' : String(v);
 }
 
 function text(v: unknown): string {

@@ -6,7 +6,8 @@
 // of host device. The builder makes the small diskless TCG domains the e2e tests run.
 
 import * as fs from 'node:fs';
-import { XMLParser, XMLValidator } from 'fast-xml-parser';
+import { XMLValidator } from 'fast-xml-parser';
+import { libvirtXmlParser, type XmlNode } from '../../src/libvirt/xml-node';
 
 export const REAL_PCI_DEVICES_DIR = '/sys/bus/pci/devices';
 
@@ -97,15 +98,7 @@ function checkCpuset(cpuset: string): string {
   return cpuset;
 }
 
-type XmlNode = Record<string, unknown>;
-
-const parser = new XMLParser({
-  ignoreAttributes: false,
-  attributeNamePrefix: '@',
-  processEntities: false,
-  parseTagValue: false,
-  parseAttributeValue: false,
-});
+const parser = libvirtXmlParser();
 
 /**
  * Throws UnsafeDomainError unless every PCI address in the domain (hostdevs, interfaces of type

@@ -5,7 +5,8 @@
 // sessions that never close, D-Bus errors on chosen calls; it records every call with its arguments.
 
 import * as dbus from 'dbus-next';
-import { StandinProcess, busLabelEscape, launchStandin, runStandinMain, type StandinBus } from './standin-channel';
+import type { LogindSession } from '../../host/logind-sessions';
+import { StandinProcess, busLabelEscape, launchStandin, readOnlyProperties, runStandinMain, type StandinBus } from './standin-channel';
 
 export const LOGIND_BUS_NAME = 'org.freedesktop.login1';
 export const LOGIND_PATH = '/org/freedesktop/login1';
@@ -28,15 +29,8 @@ export interface SessionSpec {
   terminate?: { latencyMs?: number; never?: boolean };
 }
 
-export interface SessionSnapshot {
-  id: string;
-  uid: number;
-  user: string;
-  seat: string;
-  type: string;
-  class: string;
-  state: string;
-}
+/** A session as logind shows it: the same shape its client reads (src/host/logind-sessions.ts). */
+export type SessionSnapshot = LogindSession;
 
 export function sessionPath(id: string): string {
   return `${LOGIND_PATH}/session/${busLabelEscape(id)}`;
@@ -72,7 +66,7 @@ export function startLogindStandin(bus: StandinBus, options: LogindStandinOption
 
 // ---- the stand-in process ----
 
-const { Interface, ACCESS_READ } = dbus.interface;
+const { Interface } = dbus.interface;
 
 class Session {
   readonly object: SessionInterface;
@@ -127,17 +121,7 @@ class SessionInterface extends Interface {
   }
 }
 SessionInterface.configureMembers({
-  properties: {
-    Id: { signature: 's', access: ACCESS_READ },
-    User: { signature: '(uo)', access: ACCESS_READ },
-    Name: { signature: 's', access: ACCESS_READ },
-    Seat: { signature: '(so)', access: ACCESS_READ },
-    Type: { signature: 's', access: ACCESS_READ },
-    Class: { signature: 's', access: ACCESS_READ },
-    State: { signature: 's', access: ACCESS_READ },
-    Active: { signature: 'b', access: ACCESS_READ },
-    Remote: { signature: 'b', access: ACCESS_READ },
-  },
+  properties: readOnlyProperties({ Id: 's', User: '(uo)', Name: 's', Seat: '(so)', Type: 's', Class: 's', State: 's', Active: 'b', Remote: 'b' }),
 });
 
 class LogindModel {

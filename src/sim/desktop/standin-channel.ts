@@ -305,3 +305,8 @@ export function busLabelEscape(label: string): string {
     })
     .join('');
 }
+
+/** configureMembers' properties for read-only properties, from their D-Bus signatures by name. */
+export function readOnlyProperties(signatures: Record<string, string>): Record<string, dbus.interface.PropertyOptions> {
+  return Object.fromEntries(Object.entries(signatures).map(([name, signature]) => [name, { signature, access: dbus.interface.ACCESS_READ }]));
+}

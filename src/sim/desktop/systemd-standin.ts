@@ -8,7 +8,7 @@
 // unit passes through activating/deactivating, and JobRemoved(id, job, unit, result) tells the end.
 
 import * as dbus from 'dbus-next';
-import { StandinProcess, busLabelEscape, launchStandin, runStandinMain, type StandinBus } from './standin-channel';
+import { StandinProcess, busLabelEscape, launchStandin, readOnlyProperties, runStandinMain, type StandinBus } from './standin-channel';
 
 export const SYSTEMD_BUS_NAME = 'org.freedesktop.systemd1';
 export const SYSTEMD_PATH = '/org/freedesktop/systemd1';
@@ -105,7 +105,7 @@ export function startSystemdStandin(bus: StandinBus, options: SystemdStandinOpti
 
 // ---- the stand-in process ----
 
-const { Interface, ACCESS_READ } = dbus.interface;
+const { Interface } = dbus.interface;
 
 interface Job {
   id: number;
@@ -204,15 +204,7 @@ class UnitInterface extends Interface {
   }
 }
 UnitInterface.configureMembers({
-  properties: {
-    Id: { signature: 's', access: ACCESS_READ },
-    Names: { signature: 'as', access: ACCESS_READ },
-    Description: { signature: 's', access: ACCESS_READ },
-    LoadState: { signature: 's', access: ACCESS_READ },
-    ActiveState: { signature: 's', access: ACCESS_READ },
-    SubState: { signature: 's', access: ACCESS_READ },
-    Job: { signature: '(uo)', access: ACCESS_READ },
-  },
+  properties: readOnlyProperties({ Id: 's', Names: 'as', Description: 's', LoadState: 's', ActiveState: 's', SubState: 's', Job: '(uo)' }),
 });
 
 class CgroupInterface extends Interface {
@@ -226,7 +218,7 @@ class CgroupInterface extends Interface {
     return Buffer.from(this.unit.allowedCpus);
   }
 }
-CgroupInterface.configureMembers({ properties: { AllowedCPUs: { signature: 'ay', access: ACCESS_READ } } });
+CgroupInterface.configureMembers({ properties: readOnlyProperties({ AllowedCPUs: 'ay' }) });
 
 class JobInterface extends Interface {
   constructor(private readonly job: Omit<Job, 'object'>) {
@@ -246,12 +238,7 @@ class JobInterface extends Interface {
   }
 }
 JobInterface.configureMembers({
-  properties: {
-    Id: { signature: 'u', access: ACCESS_READ },
-    Unit: { signature: '(so)', access: ACCESS_READ },
-    JobType: { signature: 's', access: ACCESS_READ },
-    State: { signature: 's', access: ACCESS_READ },
-  },
+  properties: readOnlyProperties({ Id: 'u', Unit: '(so)', JobType: 's', State: 's' }),
 });
 
 const JOB_MODES = ['replace', 'fail', 'isolate', 'ignore-dependencies', 'ignore-requirements', 'flush', 'replace-irreversibly'];
