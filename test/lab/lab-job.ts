@@ -100,8 +100,8 @@ export interface BenchTimes {
   engineAttach: number[];
   floorDetach: number[];
   floorAttach: number[];
-  /** Starting the shell that runs the floor, measured alone and subtracted from each floor time. */
-  shellStart: number[];
+  /** floor.sh's go/done hand-off alone (two pipe wake-ups), included in each floor time. */
+  floorHandoff: number[];
   /** Kernel writes of the engine's rounds ("detach: sys/bus/pci/drivers_probe <- 0000:01:00.0"): ms per round. */
   kernelSteps: Record<string, number[]>;
   /** The engine's own steps (write, verify, journal) by description: ms per round. */

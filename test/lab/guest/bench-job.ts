@@ -3,10 +3,10 @@
 // real kernel. Each kernel write of the engine's rounds is timed through the write tap. Every timed
 // call (the floor's shell start too) starts on a settled guest.
 
+import { spawn } from 'node:child_process';
 import { TransitionEngine, type StepEvent } from '../../../src/engine/transition-engine';
 import type { HostIO } from '../../../src/host/host-io';
 import type { BenchJob, BenchTimes } from '../lab-job';
-import { runBounded } from '../runner/command';
 import { TappedHostIO } from './tapped-host-io';
 import { waitForDrivers } from './transition-job';
 
@@ -32,7 +32,7 @@ export async function runBenchJob(job: BenchJob, ctx: BenchContext): Promise<Ben
     engineAttach: [],
     floorDetach: [],
     floorAttach: [],
-    shellStart: [],
+    floorHandoff: [],
     kernelSteps: {},
     engineSteps: {},
     engineBeforeSteps: { detach: [], attach: [] },
@@ -67,22 +67,49 @@ export async function runBenchJob(job: BenchJob, ctx: BenchContext): Promise<Ben
       times.lastRoundCalls[direction] = calls.map((c) => ({ ...c, at: c.at - started }));
       for (const s of report.steps) add(times.engineSteps, `${direction}: ${s.description}`, s.ms);
     }
-    await settle(ctx.io);
-    times.floorDetach.push(await floor(ctx.floorScript, ['detach', group, ...pairs]));
-    await settle(ctx.io);
-    times.floorAttach.push(await floor(ctx.floorScript, ['attach', ...pairs]));
-    await settle(ctx.io);
-    times.shellStart.push(await floor(ctx.floorScript, ['noop']));
+    times.floorDetach.push(await floor(ctx, ['detach', group, ...pairs]));
+    times.floorAttach.push(await floor(ctx, ['attach', ...pairs]));
+    times.floorHandoff.push(await floor(ctx, ['handoff']));
   }
   return times;
 }
 
-async function floor(script: string, args: string[]): Promise<number> {
-  const r = await runBounded('sh', [script, ...args], { timeoutMs: FLOOR_TIMEOUT_MS });
-  if (r.timedOut || r.code !== 0) {
-    throw new Error(`floor.sh ${args.join(' ')} failed (${r.timedOut ? 'timed out' : `exit ${r.code}`}): ${r.stderr.trim()}`);
+/**
+ * One run of floor.sh, timed from the "go" it waits for to its "done": the shell is started, and the
+ * guest settled, before the clock starts, so that only its writes and waits are timed (with the two
+ * pipe wake-ups that say go and done, as the engine's time has its own).
+ */
+async function floor(ctx: BenchContext, args: string[]): Promise<number> {
+  const child = spawn('sh', [ctx.floorScript, ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
+  const timer = setTimeout(() => child.kill('SIGKILL'), FLOOR_TIMEOUT_MS);
+  let stdout = '';
+  let stderr = '';
+  const said = new Map<string, () => void>();
+  child.stdout.on('data', (b: Buffer) => {
+    stdout += b.toString();
+    for (const [word, resolve] of said) if (stdout.includes(`${word}\n`)) resolve();
+  });
+  child.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
+  const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
+  const failed = exited.then((code) => {
+    throw new Error(`floor.sh ${args.join(' ')} ended (exit ${code ?? 'killed'}) before it said done: ${stderr.trim() || 'no message'}`);
+  });
+  const saying = (word: string): Promise<void> => Promise.race([new Promise<void>((resolve) => said.set(word, resolve)), failed]);
+  try {
+    await saying('ready');
+    await settle(ctx.io);
+    const done = saying('done');
+    const started = performance.now();
+    child.stdin.write('go\n');
+    await done;
+    const ms = performance.now() - started;
+    child.stdin.end();
+    if ((await exited) !== 0) throw new Error(`floor.sh ${args.join(' ')} failed after it said done: ${stderr.trim() || 'no message'}`);
+    return ms;
+  } finally {
+    clearTimeout(timer);
+    failed.catch(() => undefined);
   }
-  return r.wallMs;
 }
 
 /**

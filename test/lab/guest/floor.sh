@@ -3,7 +3,10 @@
 # to finish them, with nothing else (no discovery, checks, journal or records).
 # Usage: floor.sh detach GROUP FUNCTION=DRIVER...  move each FUNCTION from DRIVER to vfio-pci, wait for /dev/vfio/GROUP
 #        floor.sh attach FUNCTION=DRIVER...        give each FUNCTION back to DRIVER
-#        floor.sh noop                           only start the shell (its cost is subtracted)
+#        floor.sh handoff                        nothing: times the go/done hand-off alone
+# It says "ready" once started and waits for a line on stdin before the first write, then says "done"
+# after the last wait: the caller times from its "go" to "done", so starting the shell (~20 ms under
+# TCG, and as noisy) is no part of the floor.
 pci=/sys/bus/pci
 
 # wait (bounded) until FUNCTION is bound to DRIVER: some drivers bind asynchronously. The kernel
@@ -20,6 +23,8 @@ wait_driver() {
 
 action=$1
 shift
+echo ready
+read -r go || exit 1
 case $action in
   detach)
     group=$1
@@ -46,6 +51,7 @@ case $action in
       wait_driver $f "${pair#*=}"
     done
     ;;
-  noop) ;;
+  handoff) ;;
   *) echo "floor: unknown action $action" >&2; exit 2 ;;
 esac
+echo done
