@@ -60,10 +60,11 @@ export type FunctionNow = Pick<PciDevice, 'address' | 'driver' | 'driverOverride
 /**
  * The driver and driver_override now of each of `addresses` still in IOMMU group `group` (one gone
  * from the group, or from the host, is left out): all an attach with a record needs to know, in
- * three reads a function where a full discovery takes seven (bench/lab-bench.ts).
+ * three reads a function where a full discovery takes seven (bench/lab-bench.ts). `inGroup`: a
+ * function the caller just found in `group` (the GPU it locked the group for), not asked again.
  */
-export function functionsNow(io: HostIO, addresses: readonly string[], group: string): FunctionNow[] {
+export function functionsNow(io: HostIO, addresses: readonly string[], group: string, inGroup?: string): FunctionNow[] {
   return addresses
-    .filter((address) => readIommuGroupOf(io, address) === group)
+    .filter((address) => address === inGroup || readIommuGroupOf(io, address) === group)
     .map((address) => ({ address, driver: boundDriver(io, address), driverOverride: driverOverride(io, address) }));
 }

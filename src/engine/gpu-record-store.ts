@@ -4,7 +4,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { isPciAddress, parsePciAddress } from '../host/pci-address';
-import { removeFileDurable, writeFileAtomic } from './atomic-file';
+import { removeFileDurable, writeFileAtomicKeepOpen } from './atomic-file';
 import type { FunctionHostState } from './host-state';
 import type { StepSpec } from './step-spec';
 
@@ -24,6 +24,8 @@ export interface GpuRecord {
 
 export class GpuRecordStore {
   readonly dir: string;
+  /** The text of each record this store wrote or read, with the identity of the file it was in. */
+  private readonly known = new Map<string, { identity: string; text: string }>();
 
   constructor(stateDir: string) {
     this.dir = path.join(stateDir, 'gpus');
@@ -36,24 +38,42 @@ export class GpuRecordStore {
   /** The record, or undefined when there is none; throws (naming the file) when it is unreadable. */
   load(gpu: string): GpuRecord | undefined {
     const file = this.fileOf(gpu);
-    // Most loads find no record: asking first spares building an ENOENT error (~1 ms under TCG).
-    if (!fs.existsSync(file)) return undefined;
-    let text: string;
-    try {
-      text = fs.readFileSync(file, 'utf8');
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-      throw e;
+    // One stat: most loads find no record (and no ENOENT error is built, ~1 ms under TCG), and a
+    // record this store wrote or read is the same file while its identity is the same, so its text
+    // is not read again (every attach loads the record its detach wrote).
+    const stat = fs.statSync(file, { bigint: true, throwIfNoEntry: false });
+    if (!stat) return undefined;
+    const identity = identityOf(stat);
+    let text = this.known.get(file)?.identity === identity ? this.known.get(file)?.text : undefined;
+    if (text === undefined) {
+      try {
+        text = fs.readFileSync(file, 'utf8');
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+        throw e;
+      }
+      this.known.set(file, { identity, text });
     }
     return parseRecord(file, text);
   }
 
-  save(record: GpuRecord): Promise<void> {
-    return writeFileAtomic(this.fileOf(record.gpu), `${JSON.stringify(record, null, 1)}\n`);
+  async save(record: GpuRecord): Promise<void> {
+    const file = this.fileOf(record.gpu);
+    const text = `${JSON.stringify(record, null, 1)}\n`;
+    this.known.delete(file);
+    const fd = await writeFileAtomicKeepOpen(file, text);
+    try {
+      // The identity of the file written, from its own descriptor: a file that replaced it since is another.
+      this.known.set(file, { identity: identityOf(fs.fstatSync(fd, { bigint: true })), text });
+    } finally {
+      fs.closeSync(fd);
+    }
   }
 
   remove(gpu: string): Promise<void> {
-    return removeFileDurable(this.fileOf(gpu));
+    const file = this.fileOf(gpu);
+    this.known.delete(file);
+    return removeFileDurable(file);
   }
 
   list(): GpuRecord[] {
@@ -72,6 +92,13 @@ export class GpuRecordStore {
         return parseRecord(file, fs.readFileSync(file, 'utf8'));
       });
   }
+}
+
+/** Which file this is and which version of it: another file (a rename over it, as every writer of
+ *  records does) has another inode; an edit in place changes the size or the times (these move by
+ *  the kernel's clock tick, so only a same-size edit within one tick of the last read goes unseen). */
+function identityOf(stat: fs.BigIntStats): string {
+  return `${stat.dev}:${stat.ino}:${stat.size}:${stat.mtimeNs}:${stat.ctimeNs}`;
 }
 
 function parseRecord(file: string, text: string): GpuRecord {

@@ -145,7 +145,7 @@ export class TransitionEngine extends EventEmitter<EngineEvents> {
       // Asked for the GPU it recorded, attach reads of each recorded function only what the kernel
       // may have changed since (its identity it read at detach); else it finds the GPU by discovery.
       const recorded = group === null ? undefined : this.records.load(address);
-      if (recorded && group !== null) return this.attachRecorded(recorded, functionsNow(this.io, recorded.functions.map((f) => f.address), group), group, opts);
+      if (recorded && group !== null) return this.attachRecorded(recorded, functionsNow(this.io, recorded.functions.map((f) => f.address), group, address), group, opts);
       const gpu = this.findGpu(gpuAddress, 'attach');
       const record = this.records.load(gpu.address);
       if (!record) {

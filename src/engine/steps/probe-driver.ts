@@ -21,7 +21,8 @@ export const probeDriverStep: StepExecutor<'probe-driver'> = {
   describe: (s) => `probe ${s.device} for ${s.expect}`,
 
   async do(ctx, s) {
-    if (boundDriver(ctx.io, s.device) !== null) return;
+    // No read first: the kernel probes only an unbound function (bus_rescan_devices_helper), so for
+    // a bound one the write changes nothing, and verify says whether it landed where planned.
     // vfio-pci's probe waits on nothing (no firmware, no user), so it is written in place; a host
     // driver's probe may load firmware or wait on its hardware for seconds: off the event loop, bounded.
     await ctx.io.write(DRIVERS_PROBE, s.device, { timeoutMs: ctx.timeouts.writeMs, inPlace: s.expect === VFIO_DRIVER });

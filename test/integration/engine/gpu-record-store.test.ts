@@ -38,6 +38,27 @@ describe('GpuRecordStore', () => {
     assert.deepEqual(fs.readdirSync(store.dir), ['0000:01:00.0.json']);
   });
 
+  it('reads a record again once another file took its place or it was written to, and never returns a removed one', async () => {
+    const store = new GpuRecordStore(temp.root);
+    const other = new GpuRecordStore(temp.root);
+    await store.save(record('0000:01:00.0', 'win10'));
+    assert.equal(store.load('0000:01:00.0')?.owner, 'win10');
+    // Another writer renames a new file over it (as every gpu-hookd does).
+    await other.save(record('0000:01:00.0', 'linux'));
+    assert.equal(store.load('0000:01:00.0')?.owner, 'linux');
+    // An edit in place that changes the size.
+    const file = store.fileOf('0000:01:00.0');
+    fs.writeFileSync(file, `${JSON.stringify(record('0000:01:00.0', 'an editor'))}\n`);
+    assert.equal(store.load('0000:01:00.0')?.owner, 'an editor');
+    fs.rmSync(file);
+    assert.equal(store.load('0000:01:00.0'), undefined);
+    // What load returns is the caller's to change: the next load is the file's, not the caller's edit.
+    await store.save(record('0000:01:00.0', 'win10'));
+    const loaded = store.load('0000:01:00.0');
+    if (loaded) loaded.owner = 'changed by the caller';
+    assert.equal(store.load('0000:01:00.0')?.owner, 'win10');
+  });
+
   it('names the file when a record is damaged', () => {
     const store = new GpuRecordStore(temp.root);
     fs.mkdirSync(store.dir, { recursive: true });
