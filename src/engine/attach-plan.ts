@@ -10,6 +10,13 @@ import type { StepSpec } from './step-spec';
  * Steps per function: restore (usually clear) driver_override -> unbind from vfio-pci -> load the
  * recorded driver's module when its driver is not registered -> drivers_probe, verified (with a
  * bounded wait) to land on the recorded driver. A function recorded unbound stays unbound.
+ *
+ * Order: the other functions (audio, USB, UCSI) leave vfio-pci first, then the GPU goes all the way
+ * back to its driver, then the others are probed. The kernel links each of them to the GPU as its
+ * consumer (quirk_gpu_hda/_usb/_usb_typec_ucsi: the GPU is their supplier for power management),
+ * and an HDMI audio codec reads what the GPU's driver offers, so the GPU's driver binds before theirs.
+ * Side by side (plan-waves.ts) their unbinds go along with the GPU's run, and their probes form the
+ * next wave; in the lab their probes running beside the GPU's slowed it by 10-15 ms (bench/lab-bench.ts).
  */
 export function planAttach(
   gpuAddress: string,
@@ -17,9 +24,13 @@ export function planAttach(
   current: readonly FunctionNow[],
   registeredDrivers: ReadonlySet<string>,
 ): StepSpec[] {
-  const steps: StepSpec[] = [];
+  const release: StepSpec[] = [];
+  const gpu: StepSpec[] = [];
+  const bind: StepSpec[] = [];
   const loading = new Set<string>();
-  for (const want of recorded) {
+  // The GPU's own steps are planned first, so a module both need is loaded before the GPU's probe.
+  for (const want of [...recorded.filter((f) => f.address === gpuAddress), ...recorded.filter((f) => f.address !== gpuAddress)]) {
+    const isGpu = want.address === gpuAddress;
     const now = current.find((d) => d.address === want.address);
     if (!now) {
       throw new EngineError(
@@ -29,20 +40,22 @@ export function planAttach(
         { gpu: gpuAddress },
       );
     }
+    const leave = isGpu ? gpu : release;
+    const back = isGpu ? gpu : bind;
     if (now.driverOverride !== want.driverOverride) {
-      steps.push({ kind: 'set-override', device: want.address, value: want.driverOverride, previous: now.driverOverride });
+      leave.push({ kind: 'set-override', device: want.address, value: want.driverOverride, previous: now.driverOverride });
     }
     if (now.driver === want.driver) continue;
     if (now.driver !== null) {
-      steps.push({ kind: 'unbind-driver', device: want.address, driver: now.driver, restoreOverride: now.driverOverride });
+      leave.push({ kind: 'unbind-driver', device: want.address, driver: now.driver, restoreOverride: now.driverOverride });
     }
     if (want.driver === null) continue;
     const module = want.driverModule;
     if (module !== null && !registeredDrivers.has(want.driver) && !loading.has(module)) {
       loading.add(module);
-      steps.push({ kind: 'load-module', module, driver: want.driver, keepLoaded: false });
+      back.push({ kind: 'load-module', module, driver: want.driver, keepLoaded: false });
     }
-    steps.push({ kind: 'probe-driver', device: want.address, expect: want.driver });
+    back.push({ kind: 'probe-driver', device: want.address, expect: want.driver });
   }
-  return steps;
+  return [...release, ...gpu, ...bind];
 }

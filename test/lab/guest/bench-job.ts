@@ -4,6 +4,8 @@
 // call (the floor's shell start too) starts on a settled guest.
 
 import { spawn } from 'node:child_process';
+import * as v8 from 'node:v8';
+import * as vm from 'node:vm';
 import { TransitionEngine, type StepEvent } from '../../../src/engine/transition-engine';
 import type { HostIO } from '../../../src/host/host-io';
 import type { BenchJob, BenchTimes } from '../lab-job';
@@ -118,6 +120,7 @@ async function floor(ctx: BenchContext, args: string[]): Promise<number> {
  * tens of ms under TCG, in a kworker); bounded, because a busy machine may never look idle.
  */
 async function settle(io: HostIO): Promise<void> {
+  collectGarbage();
   for (let i = 0; i < SETTLE_MAX_WINDOWS; i++) {
     const before = cpuTimes(io);
     await new Promise((resolve) => setTimeout(resolve, SETTLE_WINDOW_MS));
@@ -132,6 +135,11 @@ function cpuTimes(io: HostIO): { idle: number; total: number } {
   // user nice system idle iowait irq softirq steal: idle and iowait are the idle time
   return { idle: (fields[3] ?? 0) + (fields[4] ?? 0), total: fields.slice(0, 8).reduce((sum, n) => sum + n, 0) };
 }
+
+// The harness's own garbage (the floor's child processes, the timings) is collected before each timed
+// call, so that no call pays for a collection of what the harness made.
+v8.setFlagsFromString('--expose-gc');
+const collectGarbage = vm.runInNewContext('gc') as () => void;
 
 function add(into: Record<string, number[]>, key: string, ms: number): void {
   (into[key] ??= []).push(ms);
