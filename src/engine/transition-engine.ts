@@ -97,6 +97,8 @@ export class TransitionEngine extends EventEmitter<EngineEvents> {
   private readonly services: HostServices | undefined;
   private readonly sideBySide: boolean;
   private namer: PciNamer | undefined;
+  /** Each PCI driver's module, read once for the life of the engine (PciDeviceReader says why it stands). */
+  private readonly driverModules = new Map<string, string>();
   /** The kernel's boot_id, read once: it cannot change while this process lives (a reboot ends it). */
   private bootId: string | null | undefined;
 
@@ -115,8 +117,8 @@ export class TransitionEngine extends EventEmitter<EngineEvents> {
 
   /** Moves every function of the GPU's IOMMU group to vfio-pci. `owner`: the VM's name, "" by hand. */
   detach(gpuAddress: string, opts: DetachOptions = {}): Promise<TransitionReport> {
-    return this.locked(gpuAddress, 'detach', async () => {
-      const gpu = this.findGpu(gpuAddress, 'detach');
+    return this.locked(gpuAddress, 'detach', async (address, group) => {
+      const gpu = this.findGpu(address, 'detach', group);
       const groupPlan = planDetach(gpu, { vfioPciLoaded: driverRegistered(this.io, VFIO_DRIVER), viability: gpuViability(gpu) });
       // Nothing to move, nothing to hand over: the GPU is on vfio-pci already.
       const handover = opts.handover && groupPlan.length > 0 ? planHandover(await readHandoverFacts(this.io, this.services, gpu, opts.handover), opts.handover) : undefined;
@@ -146,7 +148,7 @@ export class TransitionEngine extends EventEmitter<EngineEvents> {
       // may have changed since (its identity it read at detach); else it finds the GPU by discovery.
       const recorded = group === null ? undefined : this.records.load(address);
       if (recorded && group !== null) return this.attachRecorded(recorded, functionsNow(this.io, recorded.functions.map((f) => f.address), group, address), group, opts);
-      const gpu = this.findGpu(gpuAddress, 'attach');
+      const gpu = this.findGpu(address, 'attach', group);
       const record = this.records.load(gpu.address);
       if (!record) {
         const moved = gpu.functions.filter((f) => f.driver === VFIO_DRIVER || f.driverOverride === VFIO_DRIVER);
@@ -253,10 +255,10 @@ export class TransitionEngine extends EventEmitter<EngineEvents> {
     }
   }
 
-  private findGpu(gpuAddress: string, kind: TransitionKind): Gpu {
+  private findGpu(gpuAddress: string, kind: TransitionKind, group: string | null): Gpu {
     this.namer ??= systemPciNamer(this.io);
     try {
-      return findGpuForAddress(this.io, gpuAddress, { namer: this.namer });
+      return findGpuForAddress(this.io, gpuAddress, { namer: this.namer, driverModules: this.driverModules }, group ?? undefined);
     } catch (e) {
       const code: EngineErrorCode | undefined =
         e instanceof InvalidPciAddressError || e instanceof NotAGpuError

@@ -20,6 +20,8 @@ export interface DiscoveryOptions {
   namer?: PciNamer;
   /** Functions whose driver_override must not be read (see PciDeviceReader); their driverOverride is null. */
   unreadable?: ReadonlySet<string>;
+  /** Each driver's module as an earlier pass read it, filled as this one reads more (see PciDeviceReader). */
+  driverModules?: Map<string, string>;
 }
 
 // Each refusal carries `kind`, the family of org.gpuhookd1.Error the daemon answers with.
@@ -58,7 +60,7 @@ export class NoIommuGroupError extends Error {
 }
 
 export function discoverGpus(io: HostIO, options: DiscoveryOptions = {}): GpuInventory {
-  const reader = new PciDeviceReader(io, options.namer, options.unreadable);
+  const reader = new PciDeviceReader(io, options);
   const groups = new Map<string, IommuGroup>();
   const gpus: Gpu[] = [];
   const gpusWithoutGroup: PciDevice[] = [];
@@ -88,18 +90,19 @@ export function listGpus(io: HostIO, options: DiscoveryOptions = {}): Gpu[] {
 }
 
 /** The GPU whose IOMMU group holds `address` (the GPU itself or any function of its group).
+ *  `group`: the group the caller just read for `address`, not read again.
  *  Throws InvalidPciAddressError, NoSuchPciDeviceError, NotAGpuError or NoIommuGroupError. */
-export function findGpuForAddress(io: HostIO, address: string, options: DiscoveryOptions = {}): Gpu {
+export function findGpuForAddress(io: HostIO, address: string, options: DiscoveryOptions = {}, group?: string): Gpu {
   const normalized = parsePciAddress(address);
-  const reader = new PciDeviceReader(io, options.namer, options.unreadable);
-  const device = reader.read(normalized);
+  const reader = new PciDeviceReader(io, options);
+  const device = reader.read(normalized, group);
   if (!device) throw new NoSuchPciDeviceError(normalized);
   if (device.iommuGroup === null) {
     throw isDisplayClass(device.classCode) ? new NoIommuGroupError(device) : new NotAGpuError(device);
   }
-  const group = readIommuGroup(io, device.iommuGroup, reader);
-  const gpuAddress = pickDisplayFor(normalized, group);
-  const gpu = gpuAddress === undefined ? undefined : gpuInGroup(gpuAddress, group);
+  const members = readIommuGroup(io, device.iommuGroup, reader);
+  const gpuAddress = pickDisplayFor(normalized, members);
+  const gpu = gpuAddress === undefined ? undefined : gpuInGroup(gpuAddress, members);
   if (!gpu) throw new NotAGpuError(device);
   return gpu;
 }

@@ -26,18 +26,34 @@ export function readIommuGroupOf(io: HostIO, address: string): string | null {
   return io.readLinkName(`${DEVICES}/${address}/iommu_group`) ?? null;
 }
 
+export interface ReaderOptions {
+  namer?: PciNamer;
+  /** Functions whose driver_override is not read (their PciDevice shows null): the kernel holds their
+   *  device lock in an unbind from vfio-pci it has not finished (engine/left-to-kernel.ts), and the
+   *  read would block until the VM lets go. Links take no device lock and are still read. */
+  unreadable?: ReadonlySet<string>;
+  /**
+   * Each driver's module, kept across passes by a caller that lives long (the engine): a PCI driver
+   * is registered by one module, under its own name, so the answer stands while the process lives.
+   * Built-in drivers (no module) are asked each time.
+   */
+  driverModules?: Map<string, string>;
+}
+
 export class PciDeviceReader {
   private readonly devices = new Map<string, PciDevice | undefined>();
-  private readonly modules = new Map<string, string | null>();
+  private readonly namer: PciNamer;
+  private readonly unreadable: ReadonlySet<string>;
+  private readonly modules: Map<string, string>;
 
-  /** `unreadable`: functions whose driver_override is not read (their PciDevice shows null): the
-   *  kernel holds their device lock in an unbind from vfio-pci it has not finished (engine/left-to-kernel.ts),
-   *  and the read would block until the VM lets go. Links take no device lock and are still read. */
   constructor(
     private readonly io: HostIO,
-    private readonly namer: PciNamer = systemPciNamer(io),
-    private readonly unreadable: ReadonlySet<string> = new Set(),
-  ) {}
+    options: ReaderOptions = {},
+  ) {
+    this.namer = options.namer ?? systemPciNamer(io);
+    this.unreadable = options.unreadable ?? new Set();
+    this.modules = options.driverModules ?? new Map();
+  }
 
   /** The device at `address`, or undefined when the kernel does not list it (absent or just removed).
    *  `group`: its IOMMU group when the caller found it in that group's directory (one read less). */
@@ -96,8 +112,11 @@ export class PciDeviceReader {
   }
 
   private moduleOf(driver: string): string | null {
-    if (!this.modules.has(driver)) this.modules.set(driver, pciDriverModule(this.io, driver));
-    return this.modules.get(driver) ?? null;
+    const known = this.modules.get(driver);
+    if (known !== undefined) return known;
+    const module = pciDriverModule(this.io, driver);
+    if (module !== null) this.modules.set(driver, module);
+    return module;
   }
 }
 

@@ -57,6 +57,26 @@ describe('host discovery over a fixture tree', () => {
     assert.equal(reader.read('0000:09:00.0'), undefined);
   });
 
+  it('a long-lived map of driver modules spares the module link in later passes, and never holds a built-in driver', () => {
+    build(seedLikeHost());
+    const modules = new Map<string, string>();
+    new PciDeviceReader(io, { driverModules: modules }).read('0000:01:00.3');
+    new PciDeviceReader(io, { driverModules: modules }).read('0000:00:01.0');
+    assert.deepEqual([...modules], [['nvidia-gpu', 'i2c_nvidia_gpu']]);
+    const asked: string[] = [];
+    const counting = new Proxy(io, {
+      get: (target, prop, receiver) =>
+        prop === 'readLinkName'
+          ? (rel: string) => {
+              asked.push(rel);
+              return target.readLinkName(rel);
+            }
+          : Reflect.get(target, prop, receiver),
+    });
+    assert.equal(new PciDeviceReader(counting, { driverModules: modules }).read('0000:01:00.3')!.driverModule, 'i2c_nvidia_gpu');
+    assert.ok(!asked.some((rel) => rel.endsWith('/module')), asked.join(', '));
+  });
+
   it('falls back to the class for the header type when config space cannot be read', () => {
     const host = seedLikeHost();
     host.devices = host.devices.map((d) => ({ ...d, noConfig: true }));
