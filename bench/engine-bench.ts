@@ -12,6 +12,8 @@ import * as path from 'node:path';
 import { writeFileAtomic } from '../src/engine/atomic-file';
 import { planDetach } from '../src/engine/detach-plan';
 import { Journal } from '../src/engine/journal';
+import { planWaves } from '../src/engine/plan-waves';
+import { stepDevice, type StepSpec } from '../src/engine/step-spec';
 import { TransitionEngine, type TransitionReport } from '../src/engine/transition-engine';
 import { discoverGpus } from '../src/host/gpu-inventory';
 import type { HostIO } from '../src/host/host-io';
@@ -71,10 +73,11 @@ async function memorySimHost(scenario: string): Promise<SimHost> {
   };
 }
 
-/** Journal marks of a transition: one per wave (plan-waves.ts): a stretch of steps on the group's
- *  functions, which go side by side, or a step on no function. */
+/** Journal marks of a transition: one per wave, as plan-waves.ts cuts the plan (every step on a
+ *  function goes side by side in this cycle; a step on no function is a wave of its own). */
 function marksOf(report: TransitionReport): number {
-  return report.steps.filter((s, i) => i === 0 || s.device === undefined || report.steps[i - 1].device === undefined).length;
+  const plan = report.steps.map((s): StepSpec => (s.device === undefined ? { kind: 'wait-vfio-group', group: '' } : { kind: 'probe-driver', device: s.device, expect: '' }));
+  return planWaves(plan, (spec) => stepDevice(spec) !== undefined).length;
 }
 
 interface CycleTimes {
