@@ -3,12 +3,15 @@
 // driver_override until the VM lets go, so a daemon that read it would stop answering on the bus.
 
 import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { GPU_IFACE, gpuObjectPath } from '../../../src/dbus/contract';
 import { clearFaults, faultCounts, holdGroup, injectFault, releaseGroup } from '../../../src/sim/faults';
 import { waitFor } from '../../support/processes';
 import { DaemonUnderTest, callError, printDaemonLogOnFailure } from './daemon-under-test';
 
 const RTX = '0000:01:00.0';
+const RTX_AUDIO = '0000:01:00.1';
 const RTX_PATH = gpuObjectPath(RTX);
 const GROUP = 16;
 const HOST_DRIVERS = { '0000:01:00.0': 'nvidia', '0000:01:00.1': 'snd_hda_intel' };
@@ -33,10 +36,14 @@ describe('gpu-hookd with a function left to the kernel (real daemon, simulated t
     const d = dut;
     await d.call('Detach', 's', [RTX]);
 
-    // The attach's first write (clearing driver_override) is slow; the VM opens the group meanwhile, after the engine's look for holders.
+    // The GPU's first write (clearing driver_override) is slow; the VM opens the group meanwhile, after the
+    // engine's look for holders. The audio function leaves vfio-pci beside the GPU's run: the VM comes
+    // once it has, so that only the GPU's unbind waits for the VM.
     const slow = injectFault(d.root, { path: `sys/bus/pci/devices/${RTX}/driver_override`, effect: { kind: 'block', ms: 1500 }, times: 1 });
     const attach = callError(d.call('Attach', 's', [RTX]));
     await waitFor('the slow driver_override write', () => faultCounts(d.root).find((c) => c.id === slow)?.fired === 1, { intervalMs: 5 });
+    const audioDriver = path.join(d.root, `sys/bus/pci/devices/${RTX_AUDIO}/driver`);
+    await waitFor(`${RTX_AUDIO} unbound from vfio-pci`, () => !fs.existsSync(audioDriver), { intervalMs: 5 });
     holdGroup(d.root, GROUP);
 
     const err = await attach;
