@@ -24,8 +24,8 @@ export interface GpuRecord {
 
 export class GpuRecordStore {
   readonly dir: string;
-  /** The text of each record this store wrote or read, with the identity of the file it was in. */
-  private readonly known = new Map<string, { identity: string; text: string }>();
+  /** Each record this store wrote or read, with the identity of the file it was in. */
+  private readonly known = new Map<string, { identity: string; record: GpuRecord }>();
 
   constructor(stateDir: string) {
     this.dir = path.join(stateDir, 'gpus');
@@ -35,36 +35,41 @@ export class GpuRecordStore {
     return path.join(this.dir, `${parsePciAddress(gpu)}.json`);
   }
 
-  /** The record, or undefined when there is none; throws (naming the file) when it is unreadable. */
+  /**
+   * The record, or undefined when there is none; throws (naming the file) when it is unreadable.
+   * The record is frozen: it may be the one this store keeps for the next load.
+   */
   load(gpu: string): GpuRecord | undefined {
     const file = this.fileOf(gpu);
     // One stat: most loads find no record (and no ENOENT error is built, ~1 ms under TCG), and a
-    // record this store wrote or read is the same file while its identity is the same, so its text
-    // is not read again (every attach loads the record its detach wrote).
+    // record this store wrote or read is the same file while its identity is the same, so it is
+    // neither read nor parsed again (every attach loads the record its detach wrote).
     const stat = fs.statSync(file, { bigint: true, throwIfNoEntry: false });
     if (!stat) return undefined;
     const identity = identityOf(stat);
-    let text = this.known.get(file)?.identity === identity ? this.known.get(file)?.text : undefined;
-    if (text === undefined) {
-      try {
-        text = fs.readFileSync(file, 'utf8');
-      } catch (e) {
-        if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-        throw e;
-      }
-      this.known.set(file, { identity, text });
+    const known = this.known.get(file);
+    if (known?.identity === identity) return known.record;
+    let text: string;
+    try {
+      text = fs.readFileSync(file, 'utf8');
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw e;
     }
-    return parseRecord(file, text);
+    const record = frozen(parseRecord(file, text));
+    this.known.set(file, { identity, record });
+    return record;
   }
 
   async save(record: GpuRecord): Promise<void> {
     const file = this.fileOf(record.gpu);
+    // A copy: the caller's object may change after the save, the one kept must not.
     const text = `${JSON.stringify(record, null, 1)}\n`;
     this.known.delete(file);
     const fd = await writeFileAtomicKeepOpen(file, text);
     try {
       // The identity of the file written, from its own descriptor: a file that replaced it since is another.
-      this.known.set(file, { identity: identityOf(fs.fstatSync(fd, { bigint: true })), text });
+      this.known.set(file, { identity: identityOf(fs.fstatSync(fd, { bigint: true })), record: frozen(JSON.parse(text) as GpuRecord) });
     } finally {
       fs.closeSync(fd);
     }
@@ -92,6 +97,15 @@ export class GpuRecordStore {
         return parseRecord(file, fs.readFileSync(file, 'utf8'));
       });
   }
+}
+
+/** `record` and everything in it made read-only: callers share the record this store keeps. */
+function frozen(record: GpuRecord): GpuRecord {
+  for (const f of record.functions) Object.freeze(f);
+  Object.freeze(record.functions);
+  for (const step of record.handover ?? []) Object.freeze(step);
+  if (record.handover) Object.freeze(record.handover);
+  return Object.freeze(record);
 }
 
 /** Which file this is and which version of it: another file (a rename over it, as every writer of

@@ -7,9 +7,11 @@
 // and fdatasync'ed. Rewriting the whole file per mark would cost about four times as much for the
 // same guarantee (bench/engine-bench.ts prints both).
 //
-// A mark covers the whole run of consecutive steps on one function (its override, unbind and
-// probe): undo is safe for a step that never ran, so saying "may have started" a little early keeps
-// the guarantee, and it saves two disk flushes per function, which dominate a transition's cost.
+// A mark covers the whole group move: the stretch of consecutive steps on functions (each function's
+// override, unbind and probe), whichever wave plan-waves.ts puts each in. Undo of such a step reads
+// the function first and changes nothing when the step never ran, so saying "may have started" early
+// keeps the guarantee, and a group move costs one disk flush where it would cost one per wave or per
+// step (the flushes dominate a transition's cost on a disk, bench/engine-bench.ts).
 
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -75,12 +77,23 @@ export class Journal {
   }
 }
 
-/** The last index of the run of consecutive steps on the same function that starts at `index`. */
+/**
+ * The last index one mark made at `index` covers: through the end of the stretch of consecutive steps
+ * on functions that `index` is in, on any function of the group; a step on no function (a module,
+ * /dev/vfio, the display manager, a console) alone.
+ */
 export function coverageEnd(plan: readonly StepSpec[], index: number): number {
-  const device = stepDevice(plan[index]);
   let end = index;
-  while (device !== undefined && end + 1 < plan.length && stepDevice(plan[end + 1]) === device) end++;
+  if (stepDevice(plan[index]) === undefined) return end;
+  while (end + 1 < plan.length && stepDevice(plan[end + 1]) !== undefined) end++;
   return end;
+}
+
+/** How many marks a plan run to its end writes: one per stretch of steps on functions, one per other step. */
+export function marksOf(plan: readonly StepSpec[]): number {
+  let marks = 0;
+  for (let index = 0; index < plan.length; index = coverageEnd(plan, index) + 1) marks++;
+  return marks;
 }
 
 export type JournalFile = { file: string; entry: JournalEntry } | { file: string; error: string };

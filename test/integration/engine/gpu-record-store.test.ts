@@ -52,11 +52,18 @@ describe('GpuRecordStore', () => {
     assert.equal(store.load('0000:01:00.0')?.owner, 'an editor');
     fs.rmSync(file);
     assert.equal(store.load('0000:01:00.0'), undefined);
-    // What load returns is the caller's to change: the next load is the file's, not the caller's edit.
-    await store.save(record('0000:01:00.0', 'win10'));
+    // What load returns is shared with the next load, so it is read-only: a caller's edit throws,
+    // and neither it nor an edit of the object handed to save reaches the next load.
+    const saved = record('0000:01:00.0', 'win10');
+    await store.save(saved);
+    saved.owner = 'changed after the save';
     const loaded = store.load('0000:01:00.0');
-    if (loaded) loaded.owner = 'changed by the caller';
+    assert.throws(() => {
+      if (loaded) loaded.owner = 'changed by the caller';
+    }, TypeError);
+    assert.throws(() => loaded?.functions.push({ address: '0000:01:00.2', driver: null, driverModule: null, driverOverride: null }), TypeError);
     assert.equal(store.load('0000:01:00.0')?.owner, 'win10');
+    assert.equal(store.load('0000:01:00.0'), loaded);
   });
 
   it('names the file when a record is damaged', () => {

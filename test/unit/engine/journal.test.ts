@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { coverageEnd, parseJournal, type JournalHeader } from '../../../src/engine/journal';
+import { coverageEnd, marksOf, parseJournal, type JournalHeader } from '../../../src/engine/journal';
 import type { StepSpec } from '../../../src/engine/step-spec';
 
 const header: JournalHeader = {
@@ -46,7 +46,7 @@ describe('journal parsing', () => {
 });
 
 describe('journal coverage', () => {
-  it('covers the run of steps on one function with one mark, and each step without a device alone', () => {
+  it('covers the whole group move (the steps of every function, in any wave) with one mark, and each step without a device alone', () => {
     const plan = [
       { kind: 'load-module', module: 'vfio_pci', driver: 'vfio-pci', keepLoaded: true },
       { kind: 'set-override', device: '0000:01:00.0', value: 'vfio-pci', previous: null },
@@ -55,6 +55,21 @@ describe('journal coverage', () => {
       { kind: 'set-override', device: '0000:01:00.1', value: 'vfio-pci', previous: null },
       { kind: 'wait-vfio-group', group: '13' },
     ] as const satisfies readonly StepSpec[];
-    assert.deepEqual([0, 1, 2, 3, 4, 5].map((i) => coverageEnd(plan, i)), [0, 3, 3, 3, 4, 5]);
+    assert.deepEqual([0, 1, 2, 3, 4, 5].map((i) => coverageEnd(plan, i)), [0, 4, 4, 4, 4, 5]);
+    assert.equal(marksOf(plan), 3);
+  });
+
+  it('covers an attach whose consumers are probed in a later wave than the GPU with the one mark', () => {
+    const plan = [
+      { kind: 'set-override', device: '0000:01:00.1', value: null, previous: 'vfio-pci' },
+      { kind: 'unbind-driver', device: '0000:01:00.1', driver: 'vfio-pci', restoreOverride: 'vfio-pci' },
+      { kind: 'set-override', device: '0000:01:00.0', value: null, previous: 'vfio-pci' },
+      { kind: 'unbind-driver', device: '0000:01:00.0', driver: 'vfio-pci', restoreOverride: 'vfio-pci' },
+      { kind: 'probe-driver', device: '0000:01:00.0', expect: 'nouveau' },
+      { kind: 'probe-driver', device: '0000:01:00.1', expect: 'snd_hda_intel' },
+      { kind: 'start-unit', unit: 'display-manager.service' },
+    ] as const satisfies readonly StepSpec[];
+    assert.deepEqual(plan.map((_, i) => coverageEnd(plan, i)), [5, 5, 5, 5, 5, 5, 6]);
+    assert.equal(marksOf(plan), 2);
   });
 });
