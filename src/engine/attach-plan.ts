@@ -11,12 +11,15 @@ import type { StepSpec } from './step-spec';
  * recorded driver's module when its driver is not registered -> drivers_probe, verified (with a
  * bounded wait) to land on the recorded driver. A function recorded unbound stays unbound.
  *
- * Order: the other functions (audio, USB, UCSI) leave vfio-pci first, then the GPU goes all the way
- * back to its driver, then the others are probed. The kernel links each of them to the GPU as its
- * consumer (quirk_gpu_hda/_usb/_usb_typec_ucsi: the GPU is their supplier for power management),
- * and an HDMI audio codec reads what the GPU's driver offers, so the GPU's driver binds before theirs.
+ * Order: the GPU goes all the way back to its driver, the other functions (audio, USB, UCSI) leave
+ * vfio-pci, then they are probed. The kernel links each of them to the GPU as its consumer
+ * (quirk_gpu_hda/_usb/_usb_typec_ucsi: the GPU is their supplier for power management), and an HDMI
+ * audio codec reads what the GPU's driver offers, so the GPU's driver binds before theirs.
  * Side by side (plan-waves.ts) their unbinds go along with the GPU's run, and their probes form the
  * next wave; in the lab their probes running beside the GPU's slowed it by 10-15 ms (bench/lab-bench.ts).
+ * The GPU's run comes first in its wave because it is the longest (its driver's probe): at each turn
+ * of the event loop its next step starts before the others' (in the lab its unbind started ~1 ms
+ * later when it came second), and one function after another (sideBySide off) is the floor's order.
  */
 export function planAttach(
   gpuAddress: string,
@@ -57,5 +60,5 @@ export function planAttach(
     }
     back.push({ kind: 'probe-driver', device: want.address, expect: want.driver });
   }
-  return [...release, ...gpu, ...bind];
+  return [...gpu, ...release, ...bind];
 }

@@ -17,23 +17,23 @@ describe('attach plan', () => {
     const recorded = recordHostState(seedFunctions());
     const plan = planAttach(GPU, recorded, seedFunctions().map(onVfio), hostDrivers);
     assert.deepEqual(describeAll(plan), [
+      'clear driver_override of 0000:01:00.0',
+      'unbind 0000:01:00.0 from vfio-pci',
+      'probe 0000:01:00.0 for nouveau',
       'clear driver_override of 0000:01:00.1',
       'unbind 0000:01:00.1 from vfio-pci',
       'clear driver_override of 0000:01:00.2',
       'unbind 0000:01:00.2 from vfio-pci',
       'clear driver_override of 0000:01:00.3',
       'unbind 0000:01:00.3 from vfio-pci',
-      'clear driver_override of 0000:01:00.0',
-      'unbind 0000:01:00.0 from vfio-pci',
-      'probe 0000:01:00.0 for nouveau',
       'probe 0000:01:00.1 for snd_hda_intel',
       'probe 0000:01:00.2 for xhci_hcd',
       'probe 0000:01:00.3 for ucsi_ccg',
     ]);
-    assert.deepEqual(plan[7], { kind: 'unbind-driver', device: GPU, driver: 'vfio-pci', restoreOverride: 'vfio-pci' });
-    // Side by side: every function leaves vfio-pci with the GPU's run, then the others' probes go together.
+    assert.deepEqual(plan[1], { kind: 'unbind-driver', device: GPU, driver: 'vfio-pci', restoreOverride: 'vfio-pci' });
+    // Side by side: the GPU's run first, every other function leaves vfio-pci beside it, then their probes go together.
     const runs = planWaves(plan, (spec) => builtinStepRegistry().executorFor(spec).functionLocal === true).map((w) => w.runs.map((r) => [r.first, r.last]));
-    assert.deepEqual(runs, [[[0, 1], [2, 3], [4, 5], [6, 8]], [[9, 9], [10, 10], [11, 11]]]);
+    assert.deepEqual(runs, [[[0, 2], [3, 4], [5, 6], [7, 8]], [[9, 9], [10, 10], [11, 11]]]);
   });
 
   it('loads a recorded driver module that is not loaded, once, before the first probe that needs it', () => {
@@ -45,18 +45,18 @@ describe('attach plan', () => {
     const current = recorded.map((r) => onVfio(fn(r.address, null)));
     const plan = planAttach(GPU, recorded, current, new Set(['snd_hda_intel']));
     assert.deepEqual(describeAll(plan), [
-      'clear driver_override of 0000:01:00.1',
-      'unbind 0000:01:00.1 from vfio-pci',
-      'clear driver_override of 0000:01:00.2',
-      'unbind 0000:01:00.2 from vfio-pci',
       'clear driver_override of 0000:01:00.0',
       'unbind 0000:01:00.0 from vfio-pci',
       'load kernel module amdgpu',
       'probe 0000:01:00.0 for amdgpu',
+      'clear driver_override of 0000:01:00.1',
+      'unbind 0000:01:00.1 from vfio-pci',
+      'clear driver_override of 0000:01:00.2',
+      'unbind 0000:01:00.2 from vfio-pci',
       'probe 0000:01:00.1 for snd_hda_intel',
       'probe 0000:01:00.2 for amdgpu',
     ]);
-    assert.deepEqual(plan[6], { kind: 'load-module', module: 'amdgpu', driver: 'amdgpu', keepLoaded: false });
+    assert.deepEqual(plan[2], { kind: 'load-module', module: 'amdgpu', driver: 'amdgpu', keepLoaded: false });
     // Recorded with the GPU last, the module still loads before the GPU's probe.
     const gpuLast = describeAll(planAttach(GPU, [recorded[2], recorded[1], recorded[0]], current, new Set(['snd_hda_intel'])));
     assert.ok(gpuLast.indexOf('load kernel module amdgpu') < gpuLast.indexOf('probe 0000:01:00.0 for amdgpu'));
@@ -70,11 +70,11 @@ describe('attach plan', () => {
     current[1] = { ...current[1], driver: null, driverOverride: 'vfio-pci' };
     current[2] = { ...current[2], driverOverride: 'vfio-pci' };
     assert.deepEqual(describeAll(planAttach(GPU, recorded, current, hostDrivers)), [
-      'clear driver_override of 0000:01:00.1',
-      'clear driver_override of 0000:01:00.2',
       'clear driver_override of 0000:01:00.0',
       'unbind 0000:01:00.0 from vfio-pci',
       'probe 0000:01:00.0 for nouveau',
+      'clear driver_override of 0000:01:00.1',
+      'clear driver_override of 0000:01:00.2',
       'probe 0000:01:00.1 for snd_hda_intel',
     ]);
   });
@@ -87,11 +87,11 @@ describe('attach plan', () => {
     const recorded = recordHostState([fn('0000:01:00.0', 'nouveau'), fn('0000:01:00.3', null)]);
     const current = [onVfio(fn('0000:01:00.0', null)), onVfio(fn('0000:01:00.3', null))];
     assert.deepEqual(describeAll(planAttach(GPU, recorded, current, hostDrivers)), [
-      'clear driver_override of 0000:01:00.3',
-      'unbind 0000:01:00.3 from vfio-pci',
       'clear driver_override of 0000:01:00.0',
       'unbind 0000:01:00.0 from vfio-pci',
       'probe 0000:01:00.0 for nouveau',
+      'clear driver_override of 0000:01:00.3',
+      'unbind 0000:01:00.3 from vfio-pci',
     ]);
   });
 
