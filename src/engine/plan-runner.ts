@@ -95,7 +95,8 @@ export async function runPlan(plan: readonly StepSpec[], opts: RunOptions): Prom
       finished.push({ index, description: base.description, device: base.device, ms, ...(note ? { note } : {}) });
     };
     try {
-      // One journal mark covers the whole wave: every step in it may start before any ends.
+      // The journal covers the whole wave before it starts (every step in it may start before any
+      // ends); one mark may cover more (journal.ts covers a whole group move with one).
       await opts.beforeStep?.(wave.last);
     } catch (cause) {
       failures.push({ index: wave.first, description: registry.describe(plan[wave.first]), cause });
