@@ -116,6 +116,23 @@ export interface BenchTimes {
   lastRoundCalls: Record<'detach' | 'attach', { op: string; path: string; at: number; ms: number }[]>;
 }
 
+/** Timings with nothing measured yet: the guest's bench job fills them round by round. */
+export function emptyBenchTimes(): BenchTimes {
+  return {
+    engineDetach: [],
+    engineAttach: [],
+    floorDetach: [],
+    floorAttach: [],
+    floorHandoff: [],
+    kernelSteps: {},
+    engineSteps: {},
+    engineBeforeSteps: { detach: [], attach: [] },
+    engineAfterSteps: { detach: [], attach: [] },
+    engineReads: { detach: { count: [], ms: [] }, attach: { count: [], ms: [] } },
+    lastRoundCalls: { detach: [], attach: [] },
+  };
+}
+
 export interface GuestResult {
   job: GuestJob;
   /** uname -r of the kernel that ran the job ("sim" on the simulated host). */

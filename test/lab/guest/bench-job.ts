@@ -8,7 +8,7 @@ import * as v8 from 'node:v8';
 import * as vm from 'node:vm';
 import { TransitionEngine, type StepEvent } from '../../../src/engine/transition-engine';
 import type { HostIO } from '../../../src/host/host-io';
-import type { BenchJob, BenchTimes } from '../lab-job';
+import { emptyBenchTimes, type BenchJob, type BenchTimes } from '../lab-job';
 import { TappedHostIO } from './tapped-host-io';
 import { waitForDrivers } from './transition-job';
 
@@ -29,19 +29,7 @@ export async function runBenchJob(job: BenchJob, ctx: BenchContext): Promise<Ben
   const group = ctx.io.readLinkName(`sys/bus/pci/devices/${job.gpu}/iommu_group`);
   if (group === undefined) throw new Error(`the lab GPU ${job.gpu} is in no IOMMU group: the guest booted without intel_iommu=on`);
   const pairs = Object.entries(job.settle).map(([f, driver]) => `${f}=${driver}`);
-  const times: BenchTimes = {
-    engineDetach: [],
-    engineAttach: [],
-    floorDetach: [],
-    floorAttach: [],
-    floorHandoff: [],
-    kernelSteps: {},
-    engineSteps: {},
-    engineBeforeSteps: { detach: [], attach: [] },
-    engineAfterSteps: { detach: [], attach: [] },
-    engineReads: { detach: { count: [], ms: [] }, attach: { count: [], ms: [] } },
-    lastRoundCalls: { detach: [], attach: [] },
-  };
+  const times = emptyBenchTimes();
   // One engine for every round, as the daemon keeps one for its life.
   const tap = new TappedHostIO(ctx.io, { timeCalls: job.traceCalls === true });
   const engine = new TransitionEngine({ io: tap, stateDir: ctx.stateDir });

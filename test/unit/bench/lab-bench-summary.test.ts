@@ -3,22 +3,10 @@
 
 import assert from 'node:assert/strict';
 import { acrossBoots, bootRatios } from '../../../bench/lab-bench';
-import type { BenchTimes } from '../../../test/lab/lab-job';
+import { emptyBenchTimes, type BenchTimes } from '../../../test/lab/lab-job';
 
 function boot(engine: { detach: number[]; attach: number[] }, floor: { detach: number[]; attach: number[] }, handoff: number[]): BenchTimes {
-  return {
-    engineDetach: engine.detach,
-    engineAttach: engine.attach,
-    floorDetach: floor.detach,
-    floorAttach: floor.attach,
-    floorHandoff: handoff,
-    kernelSteps: {},
-    engineSteps: {},
-    engineBeforeSteps: { detach: [], attach: [] },
-    engineAfterSteps: { detach: [], attach: [] },
-    engineReads: { detach: { count: [], ms: [] }, attach: { count: [], ms: [] } },
-    lastRoundCalls: { detach: [], attach: [] },
-  };
+  return { ...emptyBenchTimes(), engineDetach: engine.detach, engineAttach: engine.attach, floorDetach: floor.detach, floorAttach: floor.attach, floorHandoff: handoff };
 }
 
 describe('lab bench summary', () => {
