@@ -111,6 +111,9 @@ export async function runPlan(plan: readonly StepSpec[], opts: RunOptions): Prom
     }
     done.push(...finished.sort((a, b) => a.index - b.index).map(({ index: _, ...record }) => record));
     if (failures.length > 0) {
+      // Runs that failed side by side are reported by plan order, not by which the kernel answered
+      // first: the same failure reads the same each time (on attach, the GPU's run comes first).
+      failures.sort((a, b) => a.index - b.index);
       // Failed steps may have half run, and steps of the wave that never started are safe to undo.
       // Every run that failed may have left its function to the kernel, not only the first to fail.
       const leftToKernel = new Set<string>();

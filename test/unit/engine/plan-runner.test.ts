@@ -152,5 +152,18 @@ describe('plan runner', () => {
       assert.deepEqual(failure.done.map((s) => s.description), ['B 1']);
       assert.deepEqual(calls, ['do A 1', 'do B 1', 'undo B 2', 'undo B 1', 'undo A 2', 'undo A 1']);
     });
+
+    it('when both fail, names the failure that comes first in the plan, whichever failed first in time', async () => {
+      const { registry, release } = concurrentRegistry({ 'A 1': new Error('A broke'), 'B 1': new Error('B broke') });
+      const running = runPlan(twoRuns, { ctx, registry }).then(
+        () => assert.fail('the plan should fail'),
+        (e: unknown) => e as PlanFailure,
+      );
+      await release('B 1');
+      await release('A 1');
+      const failure = await running;
+      assert.equal(failure.failed.description, 'A 1');
+      assert.equal((failure.failed.cause as Error).message, 'A broke');
+    });
   });
 });
