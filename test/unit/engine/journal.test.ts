@@ -61,11 +61,11 @@ describe('journal coverage', () => {
 
   it('covers an attach whose consumers are probed in a later wave than the GPU with the one mark', () => {
     const plan = [
-      { kind: 'set-override', device: '0000:01:00.1', value: null, previous: 'vfio-pci' },
-      { kind: 'unbind-driver', device: '0000:01:00.1', driver: 'vfio-pci', restoreOverride: 'vfio-pci' },
       { kind: 'set-override', device: '0000:01:00.0', value: null, previous: 'vfio-pci' },
       { kind: 'unbind-driver', device: '0000:01:00.0', driver: 'vfio-pci', restoreOverride: 'vfio-pci' },
       { kind: 'probe-driver', device: '0000:01:00.0', expect: 'nouveau' },
+      { kind: 'set-override', device: '0000:01:00.1', value: null, previous: 'vfio-pci' },
+      { kind: 'unbind-driver', device: '0000:01:00.1', driver: 'vfio-pci', restoreOverride: 'vfio-pci' },
       { kind: 'probe-driver', device: '0000:01:00.1', expect: 'snd_hda_intel' },
       { kind: 'start-unit', unit: 'display-manager.service' },
     ] as const satisfies readonly StepSpec[];
