@@ -56,17 +56,29 @@ const TO_SYSLOG: Record<LogLevel, string> = {
   trace: 'debug',
 };
 
+// pino 9 (the newest that runs on Debian 12's Node 18) copies the level into a child when it is made
+// and never again: setLogLevel reaches the children the root logger made through this list.
+const descendants = new WeakMap<Logger, WeakRef<Logger>[]>();
+
 export function createLogger(options: LoggerOptions = {}): Logger {
   const journal = options.journal ?? isJournalStream(options.env ?? process.env);
   const sink = options.destination ?? pino.destination({ fd: 1, sync: true });
-  return pino(
+  let family: WeakRef<Logger>[] = [];
+  const root = pino(
     {
       level: options.level ?? 'info',
       base: undefined,
       timestamp: journal ? false : pino.stdTimeFunctions.isoTime,
+      // children inherit onChild, so grandchildren land here too
+      onChild: (child: Logger) => {
+        if (family.length >= 64) family = family.filter((ref) => ref.deref() !== undefined);
+        family.push(new WeakRef(child));
+        descendants.set(root, family);
+      },
     },
     journal ? { write: (json: string) => sink.write(journalLine(json)) } : sink,
   );
+  return root;
 }
 
 /**
@@ -110,12 +122,16 @@ function oneLine(text: string): string {
 /**
  * Changes the level at runtime (LogControl1.LogLevel, a D-Bus property). Accepts pino's names and
  * syslog's; returns the pino level now in force. Call it on the logger createLogger returned: its
- * children follow it (unless one was given a level of its own).
+ * children (and theirs) follow it.
  */
 export function setLogLevel(logger: Logger, level: string): LogLevel {
   const name = Object.hasOwn(TO_SYSLOG, level) ? (level as LogLevel) : Object.hasOwn(FROM_SYSLOG, level) ? FROM_SYSLOG[level] : undefined;
   if (!name) throw new LogLevelError(level);
   logger.level = name;
+  for (const ref of descendants.get(logger) ?? []) {
+    const child = ref.deref();
+    if (child) child.level = name;
+  }
   return name;
 }
 
