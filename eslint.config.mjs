@@ -15,4 +15,23 @@ export default tseslint.config(
       'no-console': 'off',
     },
   },
+  {
+    // The product never knows the simulator or the demo: a real host's process wires its host at its
+    // entry (src/daemon/main.ts, src/cli/main.ts); tests and the demo wire the simulator's.
+    files: ['src/**/*.ts'],
+    ignores: ['src/sim/**', 'src/demo/**'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              group: ['**/sim', '**/sim/**', '**/demo', '**/demo/**'],
+              message: 'production code must not import the simulator or the demo: take the host (HostIO, ProcessAccess) from the entry that put the process together',
+            },
+          ],
+        },
+      ],
+    },
+  },
 );

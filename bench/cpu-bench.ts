@@ -18,7 +18,8 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { allowedCpusMask } from '../src/cpu/allowed-cpus-mask';
 import { formatCpuList } from '../src/cpu/cpu-list';
-import { processAccessFor, tasksetAffinity } from '../src/cpu/process-access';
+import { tasksetAffinity } from '../src/cpu/process-access';
+import { simProcessAccess } from '../src/sim/open-host';
 import { systemdAllowedCpus } from '../src/cpu/systemd-allowed-cpus';
 import { VmCpuManager } from '../src/cpu/vm-cpu-manager';
 import { governorPath } from '../src/engine/steps/governor';
@@ -78,7 +79,7 @@ async function main(): Promise<void> {
     fs.mkdirSync(path.join(host.root, 'run/libvirt/qemu'), { recursive: true });
     fs.writeFileSync(path.join(host.root, `run/libvirt/qemu/${VM}.pid`), `${QEMU_PID}\n`);
     const managerIn = (dir: string): VmCpuManager =>
-      new VmCpuManager({ io, processes: processAccessFor(io), systemd: systemdAllowedCpus(systemd), stateDir: dir, settingsFor: () => SETTINGS });
+      new VmCpuManager({ io, processes: simProcessAccess(io), systemd: systemdAllowedCpus(systemd), stateDir: dir, settingsFor: () => SETTINGS });
     const manager = managerIn(stateDir);
     const inMemory = managerIn(memoryStateDir);
     const request = readDomainRequest(buildTestDomainXml({ name: VM, vcpus: VCPUS }));

@@ -9,6 +9,7 @@
 // not touch the simulated host, so a running Xorg would make every handover refuse.
 // Needs root (a private dbus-daemon). Usage: node dist/bench/handover-bench.js [--runs N]
 
+import { simProcessAccess } from '../src/sim/open-host';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -53,7 +54,7 @@ async function main(): Promise<void> {
   try {
     await callMethod(conn, { destination: 'org.freedesktop.DBus', path: '/org/freedesktop/DBus', interface: 'org.freedesktop.DBus', member: 'GetId' });
     for (const pid of SEED_DM_PIDS) endSimProcess(sim.root, pid);
-    const engine = new TransitionEngine({ io: sim.io, stateDir, services });
+    const engine = new TransitionEngine({ io: sim.io, processes: simProcessAccess(sim.io), stateDir, services });
 
     const samples = { handoverDetach: [] as number[], handoverAttach: [] as number[], bareDetach: [] as number[], bareAttach: [] as number[] };
     const steps = new Map<string, number[]>();

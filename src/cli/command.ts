@@ -2,6 +2,7 @@
 // A verb lives in commands/<verb>.ts and is listed once in commands/index.ts.
 
 import { parseArgs, type ParseArgsConfig } from 'node:util';
+import type { HostIO } from '../host/host-io';
 
 /** Exit codes of gpu-hookctl, the same for every verb. */
 export const EXIT_OK = 0;
@@ -14,6 +15,8 @@ export interface CliContext {
   out(text: string): void;
   err(text: string): void;
   env: NodeJS.ProcessEnv;
+  /** The host below a root, for the verbs that read it (list, cpu-plan, doctor); they only read. */
+  openHost(root: string): HostIO;
 }
 
 export interface Command {

@@ -4,6 +4,7 @@
 
 import { EXIT_FAILED, EXIT_OK, EXIT_USAGE, UsageError, type CliContext, type Command } from './command';
 import { COMMANDS } from './commands';
+import { SysfsHostIO } from '../host/host-io';
 
 export function usage(): string {
   const width = Math.max(...COMMANDS.map((c) => c.name.length));
@@ -54,6 +55,8 @@ if (require.main === module) {
     out: (text) => process.stdout.write(text),
     err: (text) => process.stderr.write(text),
     env: process.env,
+    // Reads only: the kernel's files below the root serve a real host, a mounted image and a simulated tree alike.
+    openHost: (root) => new SysfsHostIO(root),
   };
   void runCli(process.argv.slice(2), ctx).then((code) => {
     process.exitCode = code;

@@ -1,15 +1,13 @@
-// How gpu-hookd reaches a VM's QEMU threads: procfs reads through a HostIO, and setting a thread's
-// allowed CPUs. The kernel has no file for the latter (it is the sched_setaffinity syscall), so on a
-// real host it runs util-linux's `taskset -p -c LIST TID` (present on every distribution; a syscall
-// from Node would need a native addon for one call per thread). On the simulated host the
-// simulator's emulation takes its place. Like modprobe, taskset acts on the running kernel whatever
-// the root says, so it is only used when the root is "/".
+// How gpu-hookd reaches host processes: procfs reads through a HostIO, setting a thread's allowed
+// CPUs, and signals. The kernel has no file for affinity (it is the sched_setaffinity syscall), so on
+// a real host it runs util-linux's `taskset -p -c LIST TID` (present on every distribution; a syscall
+// from Node would need a native addon for one call per thread). Like modprobe, taskset and kill act on
+// the running kernel whatever the root says, so they are only used when the root is "/". Which
+// ProcessAccess a process uses is chosen where it is put together (the daemon's entry; a test's or
+// the demo's entry wires the simulator's).
 
 import { execFile } from 'node:child_process';
 import { describeErrno, formatMs, type HostIO } from '../host/host-io';
-import { KernelError } from '../sim/kernel-context';
-import { isAdoptedProcess } from '../sim/sim-processes';
-import { setSimThreadAffinity } from '../sim/thread-affinity';
 import { cpusPhrase, formatCpuList } from './cpu-list';
 
 export interface ProcessAccess {
@@ -17,6 +15,8 @@ export interface ProcessAccess {
   readonly io: HostIO;
   /** Sets the CPUs thread `tid` of process `pid` may run on; throws ThreadAffinityError. */
   setAffinity(pid: number, tid: number, cpus: readonly number[], timeoutMs: number): Promise<void>;
+  /** Sends `signal` to process `pid`; a process already gone throws an error with code ESRCH. */
+  signal(pid: number, signal: NodeJS.Signals): void;
 }
 
 export class ThreadAffinityError extends Error {
@@ -31,29 +31,16 @@ export class ThreadAffinityError extends Error {
   }
 }
 
-/**
- * The access that fits a HostIO: taskset for the root "/", the simulator's emulation on a simulated
- * host, except for a real process a test adopted into it (src/sim/sim-processes.ts: a libvirt e2e
- * test's QEMU): that one is the test's own and gets the real syscall, as it gets real signals.
- */
-export function processAccessFor(io: HostIO): ProcessAccess {
-  if (!io.simulated) return { io, setAffinity: (_pid, tid, cpus, timeoutMs) => tasksetAffinity(io.root, tid, cpus, timeoutMs) };
+/** The running kernel's processes: taskset and kill, refused for any root but "/". */
+export function hostProcessAccess(io: HostIO): ProcessAccess {
   return {
     io,
-    setAffinity: async (pid, tid, cpus, timeoutMs) => {
-      if (isAdoptedProcess(io.root, pid)) return tasksetAffinity('/', tid, cpus, timeoutMs);
-      simAffinity(io.root, pid, tid, cpus);
+    setAffinity: (_pid, tid, cpus, timeoutMs) => tasksetAffinity(io.root, tid, cpus, timeoutMs),
+    signal: (pid, signal) => {
+      if (io.root !== '/') throw new Error(`refusing to signal PID ${pid}: the host root is ${io.root}, and its processes are not this machine's`);
+      process.kill(pid, signal);
     },
   };
-}
-
-function simAffinity(root: string, pid: number, tid: number, cpus: readonly number[]): void {
-  try {
-    setSimThreadAffinity(root, pid, tid, cpus);
-  } catch (e) {
-    if (e instanceof KernelError) throw new ThreadAffinityError(tid, cpus, e.code);
-    throw e;
-  }
 }
 
 const TASKSET_ERRORS: [RegExp, string][] = [

@@ -1,15 +1,16 @@
-// The daemon's lifecycle, independent of how it was started (main.ts for systemd, tests and the demo
-// call startDaemon directly): recover and scan the host, publish on the bus, keep `systemctl status`
-// current, and stop only between transitions.
+// The daemon's lifecycle, independent of how it was started (main.ts for systemd; the simulated
+// daemon of the tests and the demo, src/sim/daemon-main.ts, runs the same main with the simulator's
+// host): recover and scan the host, publish on the bus, keep `systemctl status` current, and stop
+// only between transitions.
 
 import type { Logger } from 'pino';
-import { openHostIO } from '../host/open-host-io';
+import type { HostIO } from '../host/host-io';
 import { TransitionEngine, type EngineTimeouts } from '../engine/transition-engine';
 import { connectBus, exportService, type BusService } from '../dbus/bus-service';
 import { GpuService } from './gpu-service';
 import { hostServicesOn } from '../host/host-services';
 import type { HandoverSettings } from '../engine/handover-plan';
-import { processAccessFor } from '../cpu/process-access';
+import type { ProcessAccess } from '../cpu/process-access';
 import { systemdAllowedCpus } from '../cpu/systemd-allowed-cpus';
 import { NO_CPU_WORK, type CpuSettings } from '../cpu/vm-cpu-layout';
 import { VmCpuManager } from '../cpu/vm-cpu-manager';
@@ -20,8 +21,14 @@ export interface StatusNotifier {
   stopping(): void;
 }
 
+/** The host the daemon works on: its kernel I/O and its processes, chosen by the process's entry. */
+export interface DaemonHost {
+  io: HostIO;
+  processes: ProcessAccess;
+}
+
 export interface DaemonOptions {
-  root: string;
+  host: DaemonHost;
   /** "" or undefined: the system bus. */
   busAddress?: string;
   stateDir: string;
@@ -48,16 +55,16 @@ export interface RunningDaemon {
 }
 
 export async function startDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
-  const io = openHostIO(opts.root);
+  const { io, processes } = opts.host;
   // systemd and logind are reached on the bus the daemon serves on, before serving: recovering an
   // interrupted handover may have to start the display manager again.
   const connection = connectBus(opts.busAddress || undefined);
   const services = hostServicesOn(connection);
-  const engine = new TransitionEngine({ io, stateDir: opts.stateDir, log: opts.log, timeouts: opts.timeouts, services });
+  const engine = new TransitionEngine({ io, processes, stateDir: opts.stateDir, log: opts.log, timeouts: opts.timeouts, services });
   // Made even without settings: CPU changes recorded by an earlier run are still given back.
   const cpus = new VmCpuManager({
     io,
-    processes: processAccessFor(io),
+    processes,
     systemd: systemdAllowedCpus(services.systemd),
     stateDir: opts.stateDir,
     settingsFor: opts.cpuSettings ?? (() => NO_CPU_WORK),
@@ -96,7 +103,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
       service.rescan();
     },
   });
-  opts.log.info({ event: 'ready', root: opts.root, gpus: service.list().length }, `gpu-hookd ready: ${service.status()}`);
+  opts.log.info({ event: 'ready', root: io.root, gpus: service.list().length }, `gpu-hookd ready: ${service.status()}`);
   opts.notifier?.ready();
   publishStatus();
 

@@ -9,7 +9,9 @@ import { ConfigError, DAEMON_USAGE, loadConfig, parseDaemonArgs, type DaemonArgs
 import { watchConfig } from './config-watcher';
 import { createLogger, setLogLevel } from './logger';
 import { createNotifier } from './sd-notify';
-import { startDaemon, type RunningDaemon } from './daemon';
+import { startDaemon, type DaemonHost, type RunningDaemon } from './daemon';
+import { SysfsHostIO } from '../host/host-io';
+import { hostProcessAccess } from '../cpu/process-access';
 import { LOG_CONTROL_PATH, LogControlInterface } from '../dbus/log-control';
 import { engineTimeouts } from './engine-timeouts';
 import { runningDomainCheck } from '../libvirt/running-domains';
@@ -26,7 +28,14 @@ export function packageVersion(): string {
   return 'unknown';
 }
 
-async function main(argv: string[]): Promise<number> {
+/** A real host: the kernel's files below the root, its processes through taskset and kill. */
+export function realHost(root: string): DaemonHost {
+  const io = new SysfsHostIO(root);
+  return { io, processes: hostProcessAccess(io) };
+}
+
+/** The daemon's process; `openHost` is the one place its host is chosen. */
+export async function runDaemon(argv: string[], openHost: (root: string) => DaemonHost): Promise<number> {
   let args: DaemonArgs;
   let config: ResolvedConfig;
   try {
@@ -70,7 +79,7 @@ async function main(argv: string[]): Promise<number> {
   await publishHookDomains(config);
   try {
     daemon = await startDaemon({
-      root: config.host.root,
+      host: openHost(config.host.root),
       busAddress: config.bus.address,
       stateDir: config.state.dir,
       accessGroup: config.access.group,
@@ -152,5 +161,5 @@ async function main(argv: string[]): Promise<number> {
 }
 
 if (require.main === module) {
-  void main(process.argv.slice(2)).then((code) => process.exit(code));
+  void runDaemon(process.argv.slice(2), realHost).then((code) => process.exit(code));
 }

@@ -1,5 +1,5 @@
-// The real gpu-hookd, started the way systemd starts it (its own process, the shipped entry point)
-// but pointed at the demo's simulated host, private bus and state directory. Its log goes to a
+// The real gpu-hookd, started the way systemd starts it (its own process and main) but with the
+// simulator as its host, pointed at the demo's simulated host, private bus and state directory. Its log goes to a
 // file the demo shows when something fails.
 
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -26,7 +26,8 @@ export interface DemoDaemonOptions {
   logFile: string;
 }
 
-const ENTRY = path.resolve(__dirname, '../daemon/main.js');
+// The daemon's own main with the simulator as its host (src/sim/daemon-main.ts).
+const ENTRY = path.resolve(__dirname, '../sim/daemon-main.js');
 
 export function startDemoDaemon(opts: DemoDaemonOptions): DemoDaemon {
   const out = fs.openSync(opts.logFile, 'a');

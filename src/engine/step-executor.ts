@@ -1,5 +1,6 @@
 // What a step kind must provide, and the registry that maps a journal's `kind` to its code.
 
+import type { ProcessAccess } from '../cpu/process-access';
 import type { HostIO } from '../host/host-io';
 import type { HostServices } from '../host/host-services';
 import { DEFAULT_WRITE_TIMEOUT_MS } from '../host/host-io';
@@ -46,6 +47,8 @@ export interface StepContext {
   signal?: AbortSignal;
   /** systemd and logind on the system bus; only steps of the single-GPU handover need them. */
   services?: HostServices;
+  /** Signals to host processes; absent (recovery, whose undos signal nothing): none are sent. */
+  processes?: Pick<ProcessAccess, 'signal'>;
 }
 
 /**

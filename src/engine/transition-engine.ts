@@ -6,6 +6,7 @@ import { EventEmitter } from 'node:events';
 import { findGpuForAddress, NoIommuGroupError, NoSuchPciDeviceError, NotAGpuError } from '../host/gpu-inventory';
 import { HostTimeoutError, HostWriteError, type HostIO } from '../host/host-io';
 import type { HostServices } from '../host/host-services';
+import { hostProcessAccess, type ProcessAccess } from '../cpu/process-access';
 import { InvalidPciAddressError, parsePciAddress } from '../host/pci-address';
 import { readIommuGroupOf } from '../host/pci-discovery';
 import { VFIO_DRIVER, type Gpu } from '../host/pci-device';
@@ -58,6 +59,8 @@ export interface TransitionEngineOptions {
   namer?: PciNamer;
   /** systemd and logind on the system bus, for the single-GPU handover and its recovery. */
   services?: HostServices;
+  /** How host processes are signalled (GPU holders under policy "terminate"); default the running kernel's. */
+  processes?: ProcessAccess;
   /**
    * False: the functions of a group move one after another, so that every write's effect can be
    * seen alone (the lab compares the state after each step with the simulator's). Default true:
@@ -95,6 +98,7 @@ export class TransitionEngine extends EventEmitter<EngineEvents> {
   /** Functions left to the kernel in an unbind from vfio-pci that timed out, by IOMMU group (left-to-kernel.ts). */
   private readonly unbindsLeft = new Map<string, string>();
   private readonly services: HostServices | undefined;
+  private readonly processes: ProcessAccess;
   private readonly sideBySide: boolean;
   private namer: PciNamer | undefined;
   /** Each PCI driver's module, read once for the life of the engine (PciDeviceReader says why it stands). */
@@ -111,6 +115,7 @@ export class TransitionEngine extends EventEmitter<EngineEvents> {
     this.registry = opts.registry ?? builtinStepRegistry();
     this.namer = opts.namer;
     this.services = opts.services;
+    this.processes = opts.processes ?? hostProcessAccess(opts.io);
     this.sideBySide = opts.sideBySide ?? true;
     this.records = new GpuRecordStore(opts.stateDir);
   }
@@ -301,7 +306,7 @@ export class TransitionEngine extends EventEmitter<EngineEvents> {
       bootId,
       createdRecord,
     });
-    const ctx: StepContext = { io: this.io, log: this.log, timeouts: this.timeouts, services: this.services };
+    const ctx: StepContext = { io: this.io, log: this.log, timeouts: this.timeouts, services: this.services, processes: this.processes };
     const emit = (p: StepProgress): void => {
       const event: StepEvent = { ...p, transition, gpu, kind };
       if (this.log.isLevelEnabled?.('debug') ?? true) this.log.debug(event, `${kind} ${gpu}: ${p.phase === 'undo' ? 'undo ' : ''}${p.description} ${p.status}`);

@@ -7,7 +7,6 @@
 // the host would see it (/dev/dri/card0, a scenario's process); both mean /dev/dri/card0.
 
 import * as path from 'node:path';
-import { signalSimProcess } from '../sim/sim-processes';
 import { processesHolding } from './file-holders';
 import type { HostIO } from './host-io';
 import { parsePciAddress } from './pci-address';
@@ -70,16 +69,11 @@ export function describeGpuHolders(holders: readonly GpuHolder[]): string {
   return holders.map((h) => `${h.comm} (PID ${h.pid}) holds ${h.nodes.join(', ')}`).join('; ');
 }
 
-/**
- * Asks each holder to exit with SIGTERM. Signals go only to a real host's processes (root "/") or
- * through the simulator; any other root is refused. A process already gone is fine.
- */
-export function signalGpuHolders(io: HostIO, holders: readonly GpuHolder[]): void {
+/** Asks each holder to exit with SIGTERM, through the process's chosen signaller. A process already gone is fine. */
+export function signalGpuHolders(processes: { signal(pid: number, signal: NodeJS.Signals): void }, holders: readonly GpuHolder[]): void {
   for (const h of holders) {
     try {
-      if (io.simulated) signalSimProcess(io.root, h.pid, 'SIGTERM');
-      else if (io.root === '/') process.kill(h.pid, 'SIGTERM');
-      else throw new Error(`refusing to signal ${h.comm} (PID ${h.pid}): the host root is ${io.root}, and its processes are not this machine's`);
+      processes.signal(h.pid, 'SIGTERM');
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'ESRCH') throw e;
     }

@@ -22,8 +22,6 @@ export interface WriteOptions {
 export interface HostIO {
   /** The directory that stands for "/" (a real host: "/"). */
   readonly root: string;
-  /** True when the kernel behind this root is the simulator (src/sim). */
-  readonly simulated: boolean;
   /** Absolute path of a root-relative path such as "sys/bus/pci/devices". */
   abs(rel: string): string;
   /** Trimmed file content, or undefined when the file does not exist. */
@@ -144,8 +142,6 @@ export function withTimeout<T>(work: Promise<T>, ms: number, onTimeout: () => Er
 
 /** HostIO over the real file system below `root`. */
 export class SysfsHostIO implements HostIO {
-  readonly simulated: boolean = false;
-
   constructor(readonly root: string = '/') {}
 
   abs(rel: string): string {
@@ -238,7 +234,7 @@ export class SysfsHostIO implements HostIO {
   vfioGroupStatus(group: string): VfioGroupStatus {
     if (!/^\d{1,10}$/.test(group)) return { answer: 'unavailable', why: `${JSON.stringify(group)} is not an IOMMU group number` };
     // The ioctl reaches the running kernel whatever our root says: only ask when the root is "/".
-    if (this.root !== '/' || this.simulated) return { answer: 'unavailable', why: `the host root is ${this.root}, not the running kernel's` };
+    if (this.root !== '/') return { answer: 'unavailable', why: `the host root is ${this.root}, not the running kernel's` };
     return askKernelGroupStatus(this.abs(`dev/vfio/${group}`));
   }
 

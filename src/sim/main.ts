@@ -4,7 +4,7 @@
 //   node dist/src/sim/main.js reboot <dir>
 //   node dist/src/sim/main.js scenarios
 
-import { openHostIO } from '../host/open-host-io';
+import { openHostIO } from './open-host';
 import { createSimHost, rebootSimHost } from './sim-host';
 import { builtinScenarioNames, loadScenario } from './scenarios';
 import { snapshotHost } from './snapshot';

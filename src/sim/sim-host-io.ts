@@ -41,7 +41,6 @@ const READ_LOCK_GIVE_UP_MS = 60_000;
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
 export class SimHostIO extends SysfsHostIO {
-  override readonly simulated: boolean = true;
   readonly scenario: Scenario;
   private readonly paths: SimPaths;
   private readonly tree: Tree;

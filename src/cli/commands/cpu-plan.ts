@@ -11,7 +11,7 @@ import { renderCputuneXml } from '../../cpu/cputune-xml';
 import { ISOLATED_UNITS } from '../../cpu/host-cpu-facts';
 import { resolveVmCpuLayout, type CpuSettings, type VmCpuLayout } from '../../cpu/vm-cpu-layout';
 import { loadConfig, vmSettings } from '../../daemon/config';
-import { SysfsHostIO, type HostIO } from '../../host/host-io';
+import type { HostIO } from '../../host/host-io';
 import { readDomainRequest, validateDomainName, type DomainRequest } from '../../libvirt/domain-request';
 import { EXIT_OK, parseFlags, UsageError, type CliContext, type Command } from '../command';
 
@@ -47,7 +47,7 @@ export const cpuPlanCommand: Command = {
     if (vm !== undefined && values.vcpus !== undefined) throw new UsageError('name a VM or give --vcpus N, not both');
     const root = path.resolve(values.root);
     if (!isDirectory(root)) throw new UsageError(`--root ${root} is not a directory`);
-    const io = new SysfsHostIO(root);
+    const io = ctx.openHost(root);
     const config = loadConfig({ args: values.config === undefined ? {} : { config: values.config } });
 
     const request = vm === undefined ? plannedRequest(vcpuCount(values.vcpus as string)) : readDefinedDomain(io, vm);

@@ -6,7 +6,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { DEFAULT_CONFIG_PATH } from '../../daemon/config-schema';
 import { ConfigError, vmSettings } from '../../daemon/config';
-import { resolveUnderRoot, SysfsHostIO } from '../../host/host-io';
+import { resolveUnderRoot } from '../../host/host-io';
 import { readDomainRequest } from '../../libvirt/domain-request';
 import { EXIT_FAILED, EXIT_OK, parseFlags, UsageError, type CliContext, type Command } from '../command';
 import { resolveBusAddress } from '../daemon-client';
@@ -50,7 +50,7 @@ export const doctorCommand: Command = {
     if (positionals.length > 1) throw new UsageError(`doctor checks one VM at a time (got ${positionals.join(', ')})`);
     const root = path.resolve(values.root);
     if (!isDirectory(root)) throw new UsageError(`--root ${values.root} is not a directory`);
-    const io = new SysfsHostIO(root);
+    const io = ctx.openHost(root);
 
     const host = readHostFacts(io);
     const config = readConfigFacts(values.config !== undefined ? path.resolve(values.config) : resolveUnderRoot(root, DEFAULT_CONFIG_PATH));

@@ -4,7 +4,6 @@
 
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { SysfsHostIO } from '../../host/host-io';
 import { EXIT_OK, parseFlags, UsageError, type CliContext, type Command } from '../command';
 import { buildListReport, type ListReport } from '../list-report';
 import { renderListTable } from '../list-table';
@@ -25,10 +24,9 @@ export const listCommand: Command = {
     });
     const root = path.resolve(values.root);
     if (!isDirectory(root)) throw new UsageError(`--root ${root} is not a directory`);
-    // Reads only: the plain HostIO serves the real and the simulated trees alike.
     let report: ListReport;
     try {
-      report = buildListReport(new SysfsHostIO(root));
+      report = buildListReport(ctx.openHost(root));
     } catch (e) {
       const cause = e instanceof Error ? e.message : String(e);
       throw new Error(`reading the host below ${root} failed (${cause}): point --root at a host tree and run as a user who may read it`);

@@ -47,7 +47,8 @@ export const checkHoldersStep: StepExecutor<'check-holders'> = {
         `close ${holders.length === 1 ? 'it' : 'them'} and try again${sessions ? ', or set endSessions' : ''}, or set holders to "terminate" to let gpu-hookd end them`,
       );
     }
-    signalGpuHolders(ctx.io, holders);
+    if (!ctx.processes) throw new Error('check-holders: this context cannot signal processes');
+    signalGpuHolders(ctx.processes, holders);
     const gone = await waitUntil(() => holdersNow(ctx, s).every((h) => !holders.some((o) => o.pid === h.pid)), ctx.timeouts.unitJobMs, ctx.signal);
     if (!gone) {
       const left = holdersNow(ctx, s).filter((h) => holders.some((o) => o.pid === h.pid));

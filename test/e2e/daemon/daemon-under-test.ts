@@ -1,4 +1,5 @@
-// The real gpu-hookd process (dist/src/daemon/main.js, as systemd starts it) on a simulated host,
+// The real gpu-hookd process (its own main, as systemd starts it, through the simulated daemon's
+// entry dist/src/sim/daemon-main.js, which wires the simulator as its host) on a simulated host,
 // on a private system-like bus that enforces the policy file we ship (systemd/org.gpuhookd1.conf),
 // with its own state directory and config file. On the seed, whose only GPU draws the desktop, the
 // systemd and logind stand-ins of a simulated desktop answer on the same bus, so that the daemon
@@ -23,8 +24,25 @@ const CHECKOUT = path.resolve(__dirname, '../../../..');
  *  runs the libvirt e2e tests so after installing the .deb). */
 const INSTALLED = process.env.GPU_HOOKD_INSTALLED === '1';
 const PROGRAM = INSTALLED ? '/usr/lib/gpu-hookd' : CHECKOUT;
-export const DAEMON_ENTRY = path.join(PROGRAM, 'dist/src/daemon/main.js');
 export const HOOKCTL_ENTRY = path.join(PROGRAM, 'dist/src/cli/main.js');
+
+let daemonEntry: string | undefined;
+/**
+ * The simulated daemon's entry. The package installs no simulator, so for the installed files it is
+ * a copy of the installed program with this checkout's dist/src/sim beside it: the daemon's modules
+ * are the installed ones, only its host is the simulator's. Made once per test process.
+ */
+export function simulatedDaemonEntry(): string {
+  if (daemonEntry !== undefined) return daemonEntry;
+  if (!INSTALLED) return (daemonEntry = path.join(CHECKOUT, 'dist/src/sim/daemon-main.js'));
+  const program = fs.mkdtempSync(path.join(os.tmpdir(), 'gpu-hookd-installed-sim-'));
+  process.once('exit', () => fs.rmSync(program, { recursive: true, force: true }));
+  fs.cpSync(path.join(PROGRAM, 'dist'), path.join(program, 'dist'), { recursive: true });
+  fs.cpSync(path.join(CHECKOUT, 'dist/src/sim'), path.join(program, 'dist/src/sim'), { recursive: true });
+  for (const shared of ['node_modules', 'build']) fs.symlinkSync(path.join(PROGRAM, shared), path.join(program, shared));
+  fs.copyFileSync(path.join(PROGRAM, 'package.json'), path.join(program, 'package.json'));
+  return (daemonEntry = path.join(program, 'dist/src/sim/daemon-main.js'));
+}
 export const SHIPPED_POLICY = INSTALLED ? '/usr/share/dbus-1/system.d/org.gpuhookd1.conf' : path.join(CHECKOUT, 'systemd/org.gpuhookd1.conf');
 
 export interface DaemonUnderTestOptions {
@@ -131,7 +149,7 @@ export class DaemonUnderTest {
 
   /** node's arguments that start the daemon on this host, bus, state directory and config. */
   daemonArgs(): string[] {
-    return [DAEMON_ENTRY, '--root', this.root, '--bus', this.bus.address, '--state-dir', this.stateDir, '--config', this.configFile];
+    return [simulatedDaemonEntry(), '--root', this.root, '--bus', this.bus.address, '--state-dir', this.stateDir, '--config', this.configFile];
   }
 
   /** Resolves when the daemon process exits, with its status. */

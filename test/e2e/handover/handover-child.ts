@@ -7,7 +7,7 @@ import * as dbus from 'dbus-next';
 import type { HandoverSettings } from '../../../src/engine/handover-plan';
 import { TransitionEngine } from '../../../src/engine/transition-engine';
 import { hostServicesOn } from '../../../src/host/host-services';
-import { openHostIO } from '../../../src/host/open-host-io';
+import { openHost } from '../../../src/sim/open-host';
 import { assertSafeTestRoot } from '../../support/temp-root';
 import { GPU, TIMEOUTS } from './handover-host';
 
@@ -15,7 +15,8 @@ async function main(): Promise<void> {
   const [root, stateDir, busAddress, settings] = process.argv.slice(2);
   const conn = dbus.sessionBus({ busAddress });
   const services = hostServicesOn(conn);
-  const engine = new TransitionEngine({ io: openHostIO(assertSafeTestRoot(root)), stateDir: assertSafeTestRoot(stateDir), timeouts: { ...TIMEOUTS, unitJobMs: 60_000, writeMs: 60_000 }, services });
+  const host = openHost(assertSafeTestRoot(root));
+  const engine = new TransitionEngine({ io: host.io, processes: host.processes, stateDir: assertSafeTestRoot(stateDir), timeouts: { ...TIMEOUTS, unitJobMs: 60_000, writeMs: 60_000 }, services });
   await engine.detach(GPU, { owner: 'win10', handover: JSON.parse(settings) as HandoverSettings });
   process.stdout.write('finished\n');
   conn.disconnect();

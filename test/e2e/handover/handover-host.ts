@@ -2,6 +2,7 @@
 // root, the systemd and logind stand-ins on the private bus (src/sim/desktop/simulated-desktop.ts),
 // and an engine whose systemd and logind clients talk to them over that bus.
 
+import { simProcessAccess } from '../../../src/sim/open-host';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type * as dbus from 'dbus-next';
@@ -62,7 +63,7 @@ export async function handoverHost(
     // Connected (Hello answered) before anything can disconnect it: dbus-next fails a disconnect mid-handshake.
     await callMethod(conn, { destination: 'org.freedesktop.DBus', path: '/org/freedesktop/DBus', interface: 'org.freedesktop.DBus', member: 'GetId' });
     const services = hostServicesOn(conn);
-    const engine = new TransitionEngine({ io: sim.io, stateDir, timeouts: { ...TIMEOUTS, ...opts.timeouts }, services });
+    const engine = new TransitionEngine({ io: sim.io, processes: simProcessAccess(sim.io), stateDir, timeouts: { ...TIMEOUTS, ...opts.timeouts }, services });
     const started = { desktop, conn };
     return {
       sim,

@@ -5,7 +5,7 @@
 
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { processAccessFor } from '../../../src/cpu/process-access';
+import { simProcessAccess } from '../../../src/sim/open-host';
 import { VmCpuManager } from '../../../src/cpu/vm-cpu-manager';
 import { NO_CPU_WORK, type CpuSettings } from '../../../src/cpu/vm-cpu-layout';
 import type { AllowedCpusAccess } from '../../../src/engine/steps/allowed-cpus';
@@ -61,7 +61,7 @@ export async function cpuHost(scenario: Partial<ScenarioFile> = {}): Promise<Cpu
     manager: (settings, opts = {}) =>
       new VmCpuManager({
         io: host.io,
-        processes: processAccessFor(host.io),
+        processes: simProcessAccess(host.io),
         systemd: opts.systemd ?? unusedSystemd,
         stateDir,
         settingsFor: (vm) => settings[vm] ?? NO_CPU_WORK,

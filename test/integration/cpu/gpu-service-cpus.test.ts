@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import pino from 'pino';
-import { processAccessFor } from '../../../src/cpu/process-access';
+import { simProcessAccess } from '../../../src/sim/open-host';
 import { VmCpuManager } from '../../../src/cpu/vm-cpu-manager';
 import { GpuService } from '../../../src/daemon/gpu-service';
 import { TransitionEngine } from '../../../src/engine/transition-engine';
@@ -34,7 +34,7 @@ describe('GPU service with a VM\'s CPUs', () => {
     stateDir = path.join(temp.root, 'state');
     fs.mkdirSync(stateDir);
     const engine = new TransitionEngine({ io: host.io, stateDir, timeouts: { writeMs: 500, probeMs: 500, vfioDeviceMs: 500 } });
-    const cpus = new VmCpuManager({ io: host.io, processes: processAccessFor(host.io), systemd: unusedSystemd, stateDir, settingsFor: () => GOVERNOR });
+    const cpus = new VmCpuManager({ io: host.io, processes: simProcessAccess(host.io), systemd: unusedSystemd, stateDir, settingsFor: () => GOVERNOR });
     service = new GpuService({ io: host.io, engine, cpus, stateDir, log: pino({ level: 'silent' }) });
     await service.start();
     moves = [];

@@ -88,13 +88,13 @@ describe('pinning QEMU\'s threads at started (simulated host)', () => {
     const dist = path.resolve(__dirname, '../../..');
     const script = `
       const { VmCpuManager } = require(${JSON.stringify(`${dist}/src/cpu/vm-cpu-manager.js`)});
-      const { processAccessFor } = require(${JSON.stringify(`${dist}/src/cpu/process-access.js`)});
+      const { simProcessAccess } = require(${JSON.stringify(`${dist}/src/sim/open-host.js`)});
       const { SimHostIO } = require(${JSON.stringify(`${dist}/src/sim/sim-host-io.js`)});
       const { readDomainRequest } = require(${JSON.stringify(`${dist}/src/libvirt/domain-request.js`)});
       const { buildTestDomainXml } = require(${JSON.stringify(`${dist}/test/support/safe-domain.js`)});
       const io = new SimHostIO(${JSON.stringify(h.host.root)});
       const settings = { isolateCpus: false, pin: 'auto', governor: true, irqAffinity: true, housekeepingCpus: '' };
-      const m = new VmCpuManager({ io, processes: processAccessFor(io), systemd: null, stateDir: ${JSON.stringify(h.stateDir)}, settingsFor: () => settings });
+      const m = new VmCpuManager({ io, processes: simProcessAccess(io), systemd: null, stateDir: ${JSON.stringify(h.stateDir)}, settingsFor: () => settings });
       m.prepare(readDomainRequest(buildTestDomainXml({ name: 'win10', vcpus: 4 }))).then(() => process.exit(3), () => process.exit(4));`;
     const child = spawnTracked(process.execPath, ['-e', script], { stdio: 'inherit' });
     await waitFor('the killed daemon to block on cpu10\'s governor', () => faultCounts(h.host.root).find((f) => f.id === blocker)?.fired === 1, { timeoutMs: 10_000 });

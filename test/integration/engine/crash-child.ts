@@ -2,7 +2,7 @@
 // argv[2] with its state in argv[3]. The test blocks one of its writes and kills it with SIGKILL.
 
 import { TransitionEngine } from '../../../src/engine/transition-engine';
-import { openHostIO } from '../../../src/host/open-host-io';
+import { openHostIO } from '../../../src/sim/open-host';
 import { assertSafeTestRoot } from '../../support/temp-root';
 
 async function main(): Promise<void> {

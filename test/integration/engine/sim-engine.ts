@@ -1,6 +1,7 @@
 // A simulated host (zero emulator delays unless asked) with an engine on it and a temporary state
 // directory, plus the host comparison every engine test makes.
 
+import { simProcessAccess } from '../../../src/sim/open-host';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -28,7 +29,7 @@ export async function simEngine(scenario: string, opts: { zeroDelays?: boolean; 
   const stateDir = path.join(temp.root, 'state');
   fs.mkdirSync(stateDir);
   const io = opts.io ? opts.io(host.io) : host.io;
-  const engine = new TransitionEngine({ io, stateDir, timeouts: { ...TEST_TIMEOUTS, ...opts.timeouts } });
+  const engine = new TransitionEngine({ io, processes: simProcessAccess(host.io), stateDir, timeouts: { ...TEST_TIMEOUTS, ...opts.timeouts } });
   return {
     host,
     engine,

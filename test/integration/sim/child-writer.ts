@@ -2,7 +2,8 @@
 // the root with openHostIO and performs the writes given as JSON, printing one result per write.
 // Usage: node child-writer.js <root> '[{"path": "...", "value": "..."}, {"load": "vfio_pci"}]'
 
-import { openHostIO } from '../../../src/host/open-host-io';
+import { SimHostIO } from '../../../src/sim/sim-host-io';
+import { openHostIO } from '../../../src/sim/open-host';
 
 type Op = { path: string; value: string; timeoutMs?: number } | { load: string } | { unload: string };
 
@@ -15,10 +16,10 @@ async function main(): Promise<void> {
       if ('path' in op) await io.write(op.path, op.value, { timeoutMs: op.timeoutMs });
       else if ('load' in op) await io.loadModule(op.load);
       else await io.unloadModule(op.unload);
-      results.push({ ok: true, simulated: io.simulated });
+      results.push({ ok: true, simulated: io instanceof SimHostIO });
     } catch (e) {
       const err = e as Error & { code?: string };
-      results.push({ ok: false, code: err.code, name: err.name, message: err.message, simulated: io.simulated });
+      results.push({ ok: false, code: err.code, name: err.name, message: err.message, simulated: io instanceof SimHostIO });
     }
   }
   process.stdout.write(JSON.stringify(results));

@@ -48,10 +48,6 @@ export class TappedHostIO implements HostIO {
     return this.inner.root;
   }
 
-  get simulated(): boolean {
-    return this.inner.simulated;
-  }
-
   abs(rel: string): string {
     return this.inner.abs(rel);
   }

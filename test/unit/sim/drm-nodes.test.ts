@@ -10,7 +10,6 @@ function listedHost(dirs: Record<string, string[]>): HostIO {
   };
   return {
     root: '/nonexistent-test-host',
-    simulated: true,
     abs: (rel) => `/nonexistent-test-host/${rel}`,
     readText: () => undefined,
     readLinkName: () => undefined,
