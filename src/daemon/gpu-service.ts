@@ -1,17 +1,20 @@
-// The daemon's brain, free of D-Bus: which GPUs exist, who holds each, and the hook's phases turned
-// into engine transitions. Claims are taken synchronously before any await, so two VMs racing for
-// one GPU cannot both win; transitions of one GPU are serialised by the engine's per-device lock.
+// The daemon's brain, free of D-Bus: which GPUs exist, and the hook's phases turned into engine
+// transitions. Who holds each GPU, its mode and its last error are the ledger's (gpu-ledger.ts),
+// which the engine shares; the view is derived from it and the kernel. Claims are taken
+// synchronously before any await, so two VMs racing for one GPU cannot both win; transitions of
+// one GPU are serialised by the engine's per-device lock.
 
 import { EventEmitter } from 'node:events';
 import type { HostIO } from '../host/host-io';
 import { parsePciAddress } from '../host/pci-address';
-import type { Gpu } from '../host/pci-device';
+import { VFIO_DRIVER, type Gpu } from '../host/pci-device';
 import { listGpus, findGpuForAddress, type DiscoveryOptions } from '../host/gpu-inventory';
 import { readDomainRequest, validateDomainName, type DomainRequest } from '../libvirt/domain-request';
 import type { TransitionEngine, StepEvent } from '../engine/transition-engine';
 import type { HandoverSettings } from '../engine/handover-plan';
 import type { VmCpuManager } from '../cpu/vm-cpu-manager';
-import { OwnershipStore, type Ownership } from './ownership-store';
+import type { Claim } from '../engine/gpu-ledger';
+import { adoptOwnersFile } from './owners-file';
 import { ServiceError, toServiceError } from './service-error';
 import type { Logger } from 'pino';
 
@@ -54,25 +57,25 @@ export interface GpuServiceOptions {
   cpus?: VmCpuManager;
 }
 
-interface GpuState {
-  gpu: Gpu;
-  mode: GpuMode;
-  lastError: string;
-}
-
 export class GpuService extends EventEmitter<GpuServiceEvents> {
-  private readonly gpus = new Map<string, GpuState>();
-  private readonly owners: OwnershipStore;
+  /** What discovery last read of each GPU. */
+  private readonly gpus = new Map<string, Gpu>();
 
   constructor(private readonly opts: GpuServiceOptions) {
     super();
-    this.owners = new OwnershipStore(opts.stateDir);
   }
 
-  /** Finishes or undoes a transition a crash interrupted, scans the GPUs, and gives back GPUs of VMs that are gone. */
+  private get ledger(): TransitionEngine['ledger'] {
+    return this.opts.engine.ledger;
+  }
+
+  /**
+   * Undoes a transition a crash interrupted, scans the GPUs, drops what the host does not bear out
+   * (a record whose GPU is on its host drivers), and gives back GPUs of VMs that are gone: after a
+   * crash at any moment, the daemon then stands where a fresh start on this host would.
+   */
   async start(): Promise<void> {
     const recovery = await this.opts.engine.recover();
-    const failed = new Map<string, string>();
     for (const t of recovery.transitions) {
       const said = {
         restored: 'a transition interrupted by a crash was undone',
@@ -82,19 +85,16 @@ export class GpuService extends EventEmitter<GpuServiceEvents> {
       }[t.outcome];
       const level = t.outcome === 'failed' || t.outcome === 'unreadable' ? 'error' : 'warn';
       this.opts.log[level]({ event: 'recovered', transition: t }, said);
-      if (t.outcome === 'failed' && t.gpu) failed.set(t.gpu, t.error ?? '');
-      // An undone detach left the GPU on its host drivers: the claim taken for it (a VM whose start
-      // failed with us, or a Detach by hand) holds nothing any more.
-      if (t.kind === 'detach' && t.gpu && (t.outcome === 'restored' || t.outcome === 'stale')) await this.owners.delete(t.gpu);
     }
     await this.opts.cpus?.recover(this.opts.isVmRunning);
     this.rescan();
-    // The kernel's drivers do not tell that the host is half-way: the kept journal does.
-    for (const [address, error] of failed) {
-      const state = this.gpus.get(address);
-      if (!state) continue;
-      state.mode = 'failed';
-      state.lastError = error;
+    await adoptOwnersFile(this.opts.stateDir, this.ledger, this.opts.log);
+    const dropped = await this.ledger.reconcile((record) => {
+      const gpu = this.gpus.get(record.gpu);
+      return gpu === undefined ? undefined : gpu.functions.some((f) => f.driver === VFIO_DRIVER);
+    });
+    for (const address of dropped) {
+      this.opts.log.warn({ event: 'reconcile', device: address }, `${address} is on its host drivers: its record (owner, host state) was dropped, as a crash had left it`);
     }
     await this.reconcileOwners();
   }
@@ -104,9 +104,7 @@ export class GpuService extends EventEmitter<GpuServiceEvents> {
     const seen = new Set<string>();
     for (const gpu of found) {
       seen.add(gpu.address);
-      const prev = this.gpus.get(gpu.address);
-      const mode = prev && (prev.mode === 'detaching' || prev.mode === 'attaching' || prev.mode === 'failed') ? prev.mode : modeFromKernel(gpu);
-      this.gpus.set(gpu.address, { gpu, mode, lastError: prev?.lastError ?? '' });
+      this.gpus.set(gpu.address, gpu);
     }
     for (const address of [...this.gpus.keys()]) if (!seen.has(address)) this.gpus.delete(address);
     this.emit('gpus-changed');
@@ -117,9 +115,8 @@ export class GpuService extends EventEmitter<GpuServiceEvents> {
   }
 
   view(address: string): GpuView {
-    const state = this.mustGet(address);
-    const own = this.owners.get(address);
-    const fresh = this.refreshGpu(state);
+    this.mustGet(address);
+    const fresh = this.refreshGpu(address);
     return {
       address,
       name: fresh.name,
@@ -127,16 +124,16 @@ export class GpuService extends EventEmitter<GpuServiceEvents> {
       functions: fresh.functions.map((f) => f.address),
       drivers: Object.fromEntries(fresh.functions.map((f) => [f.address, f.driver ?? ''])),
       hostDrivers: this.recordedHostDrivers(address),
-      mode: state.mode,
-      owner: own?.vm ?? '',
-      lastError: state.lastError,
+      mode: this.modeOf(fresh),
+      owner: this.ledger.claimOf(address)?.vm ?? '',
+      lastError: this.ledger.lastError(address),
       bootVga: fresh.bootVga,
     };
   }
 
   private recordedHostDrivers(address: string): Record<string, string> {
     try {
-      const record = this.opts.engine.records.load(address);
+      const record = this.ledger.load(address);
       return Object.fromEntries((record?.functions ?? []).map((f) => [f.address, f.driver ?? '']));
     } catch {
       return {};
@@ -182,7 +179,7 @@ export class GpuService extends EventEmitter<GpuServiceEvents> {
     const handover = this.handoverFor(domain, request.settings);
     // Claim every GPU first (synchronously): all or nothing.
     for (const address of wanted) this.assertClaimable(address, domain);
-    const saves = wanted.map((address) => this.owners.set(address, { vm: domain, manual: this.owners.get(address)?.manual ?? false }));
+    const saves = wanted.map((address) => this.ledger.claim(address, { vm: domain, manual: this.ledger.claimOf(address)?.manual ?? false }));
     const moved: string[] = [];
     try {
       await Promise.all(saves);
@@ -221,10 +218,10 @@ export class GpuService extends EventEmitter<GpuServiceEvents> {
   async reconnect(domain: string, xml: string): Promise<void> {
     const request = this.readRequest(domain, xml);
     for (const address of this.gpusWanted(request)) {
-      const own = this.owners.get(address);
+      const own = this.ledger.claimOf(address);
       if (own?.vm === domain) continue;
-      if (!own?.vm && this.mustGet(address).mode === 'vfio') {
-        await this.owners.set(address, { vm: domain, manual: own?.manual ?? false });
+      if (!own?.vm && this.modeOf(this.mustGet(address)) === 'vfio') {
+        await this.ledger.claim(address, { vm: domain, manual: own?.manual ?? false });
         this.emit('gpu-changed', address);
         this.opts.log.warn({ event: 'reconnect', domain, device: address }, `${address} on vfio-pci had no holder on record: claimed for running VM ${domain}`);
         continue;
@@ -236,10 +233,10 @@ export class GpuService extends EventEmitter<GpuServiceEvents> {
   async release(domain: string, xml: string): Promise<void> {
     validateDomainName(domain);
     if (xml.trim() !== '') this.readRequest(domain, xml);
-    const held = this.owners.heldBy(domain);
+    const held = this.ledger.heldBy(domain);
     const errors: ServiceError[] = [];
     for (const address of held) {
-      const own = this.owners.get(address);
+      const own = this.ledger.claimOf(address);
       try {
         // A GPU detached by hand before the VM took it stays on vfio-pci for the next VM.
         if (!own?.manual) await this.transition(address, 'attach', domain);
@@ -255,28 +252,28 @@ export class GpuService extends EventEmitter<GpuServiceEvents> {
 
   async detachByHand(addressInput: string): Promise<void> {
     const address = this.requireGpu(addressInput);
-    const own = this.owners.get(address);
+    const own = this.ledger.claimOf(address);
     if (own?.vm) throw new ServiceError('Busy', `${address} is held by VM ${own.vm}: it is already on vfio-pci`);
     this.assertNotMoving(address);
-    const claim = this.owners.set(address, { vm: '', manual: true });
+    const claim = this.ledger.claim(address, { vm: '', manual: true });
     try {
       await claim;
-      await this.transition(address, 'detach', '', this.handoverFor('', {}));
+      await this.transition(address, 'detach', '', this.handoverFor('', {}), true);
     } catch (e) {
-      await this.owners.delete(address);
+      await this.ledger.unclaim(address);
       throw toServiceError(e);
     }
   }
 
   async attachByHand(addressInput: string): Promise<void> {
     const address = this.requireGpu(addressInput);
-    const own = this.owners.get(address);
+    const own = this.ledger.claimOf(address);
     if (own?.vm) {
       throw new ServiceError('Busy', `${address} is held by VM ${own.vm}: shut the VM down first (virsh shutdown ${own.vm})`);
     }
     this.assertNotMoving(address);
     await this.transition(address, 'attach', '');
-    await this.owners.delete(address);
+    await this.ledger.unclaim(address);
   }
 
   private handoverFor(vm: string, metadata: Readonly<Record<string, string>>): HandoverSettings | undefined {
@@ -287,28 +284,23 @@ export class GpuService extends EventEmitter<GpuServiceEvents> {
     }
   }
 
-  private async transition(address: string, kind: TransitionKind, owner: string, handover?: HandoverSettings): Promise<void> {
-    const state = this.mustGet(address);
-    state.mode = kind === 'detach' ? 'detaching' : 'attaching';
-    this.emit('gpu-changed', address);
-    this.emit('transition-started', address, kind, owner);
+  private async transition(address: string, kind: TransitionKind, owner: string, handover?: HandoverSettings, manual?: boolean): Promise<void> {
+    this.mustGet(address);
     const onStep = (e: StepEvent): void => {
       if (e.phase === 'do' && e.status === 'finished') this.emit('step-finished', address, e.description, e.ms ?? 0);
     };
+    // The engine tells the ledger at once that the GPU is moving, and how it ended.
+    const run = kind === 'detach' ? this.opts.engine.detach(address, { owner, onStep, handover, manual }) : this.opts.engine.attach(address, { onStep });
+    this.emit('gpu-changed', address);
+    this.emit('transition-started', address, kind, owner);
     try {
-      const run = kind === 'detach' ? this.opts.engine.detach(address, { owner, onStep, handover }) : this.opts.engine.attach(address, { onStep });
       await run;
-      state.mode = kind === 'detach' ? 'vfio' : 'host';
-      state.lastError = '';
+      this.refreshGpu(address);
       this.emit('gpu-changed', address);
       this.emit('transition-finished', address, kind, true, '');
     } catch (e) {
       const err = toServiceError(e);
-      state.lastError = err.message;
-      this.refreshGpu(state);
-      // The engine keeps the journal only when its rollback failed: then the host is not as it was.
-      const unrestored = Boolean((e as { details?: { journal?: string } }).details?.journal);
-      state.mode = unrestored || this.hasFunctionLeftToKernel(state.gpu) ? 'failed' : modeFromKernel(state.gpu);
+      this.refreshGpu(address);
       this.emit('gpu-changed', address);
       this.emit('transition-finished', address, kind, false, err.message);
       throw err;
@@ -321,7 +313,7 @@ export class GpuService extends EventEmitter<GpuServiceEvents> {
   }
 
   private assertClaimable(address: string, domain: string): void {
-    const own = this.owners.get(address);
+    const own = this.ledger.claimOf(address);
     if (own?.vm && own.vm !== domain) {
       throw new ServiceError('Busy', `${address} is held by VM ${own.vm}: stop that VM or remove the GPU from ${domain}`);
     }
@@ -329,16 +321,16 @@ export class GpuService extends EventEmitter<GpuServiceEvents> {
   }
 
   private assertNotMoving(address: string): void {
-    const mode = this.mustGet(address).mode;
-    if (mode === 'detaching' || mode === 'attaching') {
+    this.mustGet(address);
+    const mode = this.ledger.motion(address);
+    if (mode !== undefined) {
       throw new ServiceError('Busy', `${address} is ${mode} right now: try again when it has finished`);
     }
   }
 
   private releaseClaim(address: string, domain: string): Promise<void> {
-    const own = this.owners.get(address);
-    if (own?.vm !== domain) return Promise.resolve();
-    const saved = own.manual ? this.owners.set(address, { vm: '', manual: true }) : this.owners.delete(address);
+    if (this.ledger.claimOf(address)?.vm !== domain) return Promise.resolve();
+    const saved = this.ledger.unclaim(address, domain);
     // Owner is part of the GPU's view: announce it now, not at the next transition.
     this.emit('gpu-changed', address);
     return saved;
@@ -346,9 +338,9 @@ export class GpuService extends EventEmitter<GpuServiceEvents> {
 
   private async reconcileOwners(): Promise<void> {
     const check = this.opts.isVmRunning;
-    for (const [address, own] of this.owners.entries()) {
-      if (!this.gpus.has(address)) continue;
-      if (!own.vm || !check) continue;
+    for (const address of [...this.gpus.keys()].sort()) {
+      const own = this.ledger.claimOf(address);
+      if (!own?.vm || !check) continue;
       const running = await check(own.vm).catch(() => undefined);
       if (running !== false) continue;
       this.opts.log.warn({ event: 'reconcile', device: address, domain: own.vm }, 'VM no longer runs: giving its GPU back');
@@ -368,19 +360,28 @@ export class GpuService extends EventEmitter<GpuServiceEvents> {
   }
 
   private gpuOfFunction(address: string): string | undefined {
-    for (const [gpuAddress, state] of this.gpus) {
-      if (gpuAddress === address || state.gpu.group.members.some((m) => m.address === address)) return gpuAddress;
+    for (const [gpuAddress, gpu] of this.gpus) {
+      if (gpuAddress === address || gpu.group.members.some((m) => m.address === address)) return gpuAddress;
     }
     return undefined;
   }
 
-  private refreshGpu(state: GpuState): Gpu {
+  private refreshGpu(address: string): Gpu {
     try {
-      state.gpu = findGpuForAddress(this.opts.io, state.gpu.address, this.discovery());
+      this.gpus.set(address, findGpuForAddress(this.opts.io, address, this.discovery()));
     } catch {
       // The device vanished (hot unplug): keep the last view; the next rescan drops it.
     }
-    return state.gpu;
+    return this.mustGet(address);
+  }
+
+  /** Moving, as the ledger says; failed when a transition left the host half-way (the kernel's
+   *  drivers cannot tell) or a function is left to the kernel; else as the kernel's drivers say. */
+  private modeOf(gpu: Gpu): GpuMode {
+    const moving = this.ledger.motion(gpu.address);
+    if (moving) return moving;
+    if (this.ledger.failure(gpu.address) !== undefined || this.hasFunctionLeftToKernel(gpu)) return 'failed';
+    return modeFromKernel(gpu);
   }
 
   /** Never reads the driver_override of a function the kernel is still unbinding: that read would freeze the daemon. */
@@ -393,7 +394,7 @@ export class GpuService extends EventEmitter<GpuServiceEvents> {
     return gpu.functions.some((f) => left.has(f.address));
   }
 
-  private mustGet(address: string): GpuState {
+  private mustGet(address: string): Gpu {
     const state = this.gpus.get(address);
     if (!state) throw new ServiceError('NotFound', `no GPU ${address} on this host (gpu-hookctl list shows the GPUs)`);
     return state;
@@ -404,4 +405,4 @@ function modeFromKernel(gpu: Gpu): GpuMode {
   return gpu.functions.length > 0 && gpu.functions.every((f) => f.driver === 'vfio-pci') ? 'vfio' : 'host';
 }
 
-export type { Ownership };
+export type { Claim };

@@ -8,7 +8,7 @@ import type { HostIO } from '../host/host-io';
 import type { HostServices } from '../host/host-services';
 import { currentBootId } from './device-state';
 import { messageOf } from './engine-error';
-import { GpuRecordStore } from './gpu-record-store';
+import { GpuLedger } from './gpu-ledger';
 import { listDevices, unbindsStillWaiting } from './left-to-kernel';
 import { readJournals, type TransitionKind } from './journal';
 import { removeFileDurable } from './atomic-file';
@@ -43,13 +43,15 @@ export interface RecoveryOptions {
   /** systemd and logind, for undoing the steps of a single-GPU handover. */
   services?: HostServices;
   onStep?: (progress: StepProgress & { gpu: string; transition: string }) => void;
+  /** The ledger that learns what was removed and what stays half-way; default: one of its own. */
+  ledger?: GpuLedger;
 }
 
 export async function recoverInterruptedTransition(stateDir: string, io: HostIO, opts: RecoveryOptions = {}): Promise<RecoveryReport> {
   const registry = opts.registry ?? builtinStepRegistry();
   const log = opts.log ?? silentLog;
   const ctx = { io, log, timeouts: { ...DEFAULT_TIMEOUTS, ...opts.timeouts }, services: opts.services };
-  const records = new GpuRecordStore(stateDir);
+  const ledger = opts.ledger ?? new GpuLedger(stateDir);
   const bootId = currentBootId(io);
   const transitions: RecoveredTransition[] = [];
 
@@ -67,7 +69,7 @@ export async function recoverInterruptedTransition(stateDir: string, io: HostIO,
     if (j.bootId !== null && bootId !== null && j.bootId !== bootId) {
       // The kernel state it describes is gone with the reboot; undoing it now could undo a boot-time setup.
       await removeFileDurable(found.file);
-      if (j.kind === 'detach' && j.createdRecord) await records.remove(j.gpu);
+      if (j.kind === 'detach' && j.createdRecord) await ledger.remove(j.gpu);
       log.warn(base, `interrupted ${j.kind} of ${j.gpu} dates from before the last reboot: nothing to undo`);
       transitions.push({ ...base, outcome: 'stale', undone: [] });
       continue;
@@ -86,7 +88,7 @@ export async function recoverInterruptedTransition(stateDir: string, io: HostIO,
       },
     });
     if (failures.length === 0 && leftToKernel.size === 0) {
-      if (j.kind === 'detach' && j.createdRecord) await records.remove(j.gpu);
+      if (j.kind === 'detach' && j.createdRecord) await ledger.remove(j.gpu);
       await removeFileDurable(found.file);
       log.warn({ ...base, steps: undone.length }, `undid the interrupted ${j.kind} of ${j.gpu}: the host is as before it`);
       transitions.push({ ...base, outcome: 'restored', undone });
@@ -101,6 +103,7 @@ export async function recoverInterruptedTransition(stateDir: string, io: HostIO,
         `finishes only when the VM lets go of its group, leaving ${them} with no driver${also}; the journal ${found.file} is kept: ` +
         `once the VM is gone, run gpu-hookctl attach ${j.gpu} to give every function back to its host driver`;
       log.error(base, error);
+      ledger.setFailure(j.gpu, error);
       transitions.push({ ...base, outcome: 'failed', undone, error, leftToKernel: [...leftToKernel] });
       continue;
     }
@@ -110,6 +113,7 @@ export async function recoverInterruptedTransition(stateDir: string, io: HostIO,
       (failures.length > 1 ? ` (and ${failures.length - 1} more undo steps failed)` : '') +
       `; the journal ${found.file} is kept and retried at the next start: fix the cause (see dmesg) and restart gpu-hookd`;
     log.error(base, error);
+    ledger.setFailure(j.gpu, error);
     transitions.push({ ...base, outcome: 'failed', undone, error });
   }
   return { transitions };

@@ -18,7 +18,7 @@ import { readHandoverFacts } from './handover-facts';
 import { planHandover, planHandoverRelease, type HandoverSettings } from './handover-plan';
 import { currentBootId, driverRegistered, functionsNow, type FunctionNow } from './device-state';
 import { EngineError, messageOf, StepError, type EngineErrorCode } from './engine-error';
-import { GpuRecordStore, type GpuRecord } from './gpu-record-store';
+import { GpuLedger, type GpuRecord, type Motion } from './gpu-ledger';
 import { inUseNote, refuseWhileHeld } from './group-in-use';
 import { recordHostState } from './host-state';
 import { Journal, type TransitionKind } from './journal';
@@ -67,6 +67,8 @@ export interface TransitionEngineOptions {
    * their runs go side by side (plan-waves.ts).
    */
   sideBySide?: boolean;
+  /** The ledger to write GPU records and outcomes to; default: one of its own on `stateDir`. */
+  ledger?: GpuLedger;
 }
 
 export interface TransitionOptions {
@@ -76,6 +78,9 @@ export interface TransitionOptions {
 export interface DetachOptions extends TransitionOptions {
   /** The VM's name; "" or absent for a detach by hand. */
   owner?: string;
+  /** Detached by hand: recorded in the ledger, so the GPU stays on vfio-pci when a VM that takes it
+   *  later stops. Absent: as the GPU's record says (false without one). */
+  manual?: boolean;
   /** When given and the host's display depends on the GPU, the single-GPU handover wraps the
    *  group detach (handover-plan.ts), and the attach undoes it. */
   handover?: HandoverSettings;
@@ -88,7 +93,8 @@ interface EngineEvents {
 }
 
 export class TransitionEngine extends EventEmitter<EngineEvents> {
-  readonly records: GpuRecordStore;
+  /** Every GPU's record, claim and outcome; the daemon's service shares it (gpu-ledger.ts). */
+  readonly ledger: GpuLedger;
   private readonly io: HostIO;
   private readonly stateDir: string;
   private readonly log: EngineLog;
@@ -117,11 +123,15 @@ export class TransitionEngine extends EventEmitter<EngineEvents> {
     this.services = opts.services;
     this.processes = opts.processes ?? hostProcessAccess(opts.io);
     this.sideBySide = opts.sideBySide ?? true;
-    this.records = new GpuRecordStore(opts.stateDir);
+    this.ledger = opts.ledger ?? new GpuLedger(opts.stateDir);
   }
 
   /** Moves every function of the GPU's IOMMU group to vfio-pci. `owner`: the VM's name, "" by hand. */
   detach(gpuAddress: string, opts: DetachOptions = {}): Promise<TransitionReport> {
+    return this.inLedger(gpuAddress, 'detaching', () => this.detachLocked(gpuAddress, opts));
+  }
+
+  private detachLocked(gpuAddress: string, opts: DetachOptions): Promise<TransitionReport> {
     return this.locked(gpuAddress, 'detach', async (address, group) => {
       const gpu = this.findGpu(address, 'detach', group);
       const groupPlan = planDetach(gpu, { vfioPciLoaded: driverRegistered(this.io, VFIO_DRIVER), viability: gpuViability(gpu) });
@@ -131,30 +141,54 @@ export class TransitionEngine extends EventEmitter<EngineEvents> {
       const plan = handover ? [...handover.before, ...groupPlan, ...handover.after] : groupPlan;
       const handoverSteps = handover ? [...handover.before, ...handover.after] : [];
       const bootId = this.currentBootId();
-      const existing = this.records.load(gpu.address);
+      const existing = this.ledger.load(gpu.address);
       // A record from this boot already holds the true host state (the GPU was detached before): keep it.
       const kept = existing && existing.bootId === bootId ? existing : undefined;
       const owner = opts.owner ?? kept?.owner ?? '';
+      const manual = opts.manual ?? kept?.manual ?? false;
       // A handover of an earlier, partial detach stays recorded: its undo is still owed.
       const recorded = [...(kept?.handover ?? []), ...handoverSteps];
       const record: GpuRecord = kept
-        ? { ...kept, owner }
-        : { version: 1, gpu: gpu.address, owner, functions: recordHostState(gpu.functions), detachedAt: new Date().toISOString(), bootId };
+        ? { ...kept, owner, manual }
+        : { version: 1, gpu: gpu.address, owner, manual, functions: recordHostState(gpu.functions), detachedAt: new Date().toISOString(), bootId };
       if (recorded.length > 0) record.handover = recorded;
-      const save = !kept || kept.owner !== owner || handoverSteps.length > 0;
+      const save = !kept || kept.owner !== owner || kept.manual !== manual || handoverSteps.length > 0;
       return this.execute('detach', gpu.address, owner, plan, !kept, opts, bootId, save ? record : undefined);
     });
   }
 
   /** Gives every function back to the host driver recorded at detach. */
   attach(gpuAddress: string, opts: TransitionOptions = {}): Promise<TransitionReport> {
+    return this.inLedger(gpuAddress, 'attaching', () => this.attachLocked(gpuAddress, opts));
+  }
+
+  /** Tells the ledger that a transition of the GPU runs from now on, and how it ended. */
+  private async inLedger(gpuAddress: string, motion: Motion, run: () => Promise<TransitionReport>): Promise<TransitionReport> {
+    let gpu: string;
+    try {
+      gpu = parsePciAddress(gpuAddress);
+    } catch {
+      return run();
+    }
+    this.ledger.begin(gpu, motion);
+    try {
+      const report = await run();
+      this.ledger.end(gpu, '');
+      return report;
+    } catch (e) {
+      this.ledger.end(gpu, messageOf(e));
+      throw e;
+    }
+  }
+
+  private attachLocked(gpuAddress: string, opts: TransitionOptions): Promise<TransitionReport> {
     return this.locked(gpuAddress, 'attach', async (address, group) => {
       // Asked for the GPU it recorded, attach reads of each recorded function only what the kernel
       // may have changed since (its identity it read at detach); else it finds the GPU by discovery.
-      const recorded = group === null ? undefined : this.records.load(address);
+      const recorded = group === null ? undefined : this.ledger.load(address);
       if (recorded && group !== null) return this.attachRecorded(recorded, functionsNow(this.io, recorded.functions.map((f) => f.address), group, address), group, opts);
       const gpu = this.findGpu(address, 'attach', group);
-      const record = this.records.load(gpu.address);
+      const record = this.ledger.load(gpu.address);
       if (!record) {
         const moved = gpu.functions.filter((f) => f.driver === VFIO_DRIVER || f.driverOverride === VFIO_DRIVER);
         if (moved.length > 0) {
@@ -179,13 +213,19 @@ export class TransitionEngine extends EventEmitter<EngineEvents> {
     const plan = [...planAttach(record.gpu, record.functions, now, registered), ...planHandoverRelease(record.handover ?? [])];
     refuseWhileHeld(this.io, record.gpu, group, plan);
     const report = await this.execute('attach', record.gpu, record.owner, plan, false, opts);
-    await this.records.remove(record.gpu);
+    await this.ledger.remove(record.gpu);
     return report;
   }
 
   /** Undoes transitions a crash interrupted; the daemon calls it at start, before serving. */
   async recover(): Promise<RecoveryReport> {
-    const report = await recoverInterruptedTransition(this.stateDir, this.io, { registry: this.registry, log: this.log, timeouts: this.timeouts, services: this.services });
+    const report = await recoverInterruptedTransition(this.stateDir, this.io, {
+      registry: this.registry,
+      log: this.log,
+      timeouts: this.timeouts,
+      services: this.services,
+      ledger: this.ledger,
+    });
     for (const t of report.transitions) for (const device of t.leftToKernel ?? []) this.leaveToKernel(device);
     return report;
   }
@@ -292,7 +332,7 @@ export class TransitionEngine extends EventEmitter<EngineEvents> {
     // The record is needed only once the steps are done (a crash before that is undone from the
     // journal alone), so it is written while the kernel works on the first of them, and awaited
     // before the last wave of steps starts: a record that cannot be written rolls the steps back.
-    const recordSaved = record ? whileTheKernelWorks(() => this.records.save(record)) : Promise.resolve(undefined);
+    const recordSaved = record ? whileTheKernelWorks(() => this.ledger.save(record)) : Promise.resolve(undefined);
     const lastIndex = plan.length - 1;
     const started = performance.now();
     const journal = new Journal(this.stateDir, {
@@ -327,7 +367,7 @@ export class TransitionEngine extends EventEmitter<EngineEvents> {
             throw new Error(`the journal ${journal.file} could not be written: ${messageOf(e)}`);
           });
           const saveError = index === lastIndex ? await recordSaved : undefined;
-          if (saveError !== undefined) throw new Error(recordSaveFailure(this.records.fileOf(gpu), saveError));
+          if (saveError !== undefined) throw new Error(recordSaveFailure(this.ledger.fileOf(gpu), saveError));
         },
         emit,
       });
@@ -339,11 +379,12 @@ export class TransitionEngine extends EventEmitter<EngineEvents> {
       const restored = e.rollbackFailures.length === 0 && e.leftToKernel.length === 0;
       if (restored) {
         await journal.remove();
-        if (createdRecord) await this.records.remove(gpu);
+        if (createdRecord) await this.ledger.remove(gpu);
       } else {
         await journal.close();
       }
       const error = transitionError(kind, gpu, e, journal.file, inUseNote(this.io, gpu, e.failed.cause));
+      this.ledger.setFailure(gpu, restored ? undefined : error.message);
       this.log.error({ transition, gpu, kind, step: e.failed.description, restored }, error.message);
       this.emit('finished', { transition, gpu, kind, error });
       throw error;
@@ -352,13 +393,14 @@ export class TransitionEngine extends EventEmitter<EngineEvents> {
     const saveError = await recordSaved;
     if (saveError !== undefined) {
       await journal.remove();
-      const error = new EngineError('Failed', `${kind} of ${gpu} failed: ${recordSaveFailure(this.records.fileOf(gpu), saveError)}; nothing on the host was changed`, { gpu });
+      const error = new EngineError('Failed', `${kind} of ${gpu} failed: ${recordSaveFailure(this.ledger.fileOf(gpu), saveError)}; nothing on the host was changed`, { gpu });
       this.log.error({ transition, gpu, kind }, error.message);
       this.emit('finished', { transition, gpu, kind, error });
       throw error;
     }
     // Also clears a journal a failed rollback left earlier: this transition superseded it.
     await journal.remove();
+    this.ledger.setFailure(gpu, undefined);
     const report: TransitionReport = { transition, gpu, kind, steps, totalMs: performance.now() - started, changed: plan.length > 0 };
     this.log.info({ transition, gpu, kind, ms: report.totalMs, changed: report.changed }, `${kind} of ${gpu} finished`);
     this.emit('finished', { report });

@@ -22,8 +22,10 @@ describe('gpu-hookd and libvirt reconnect after the daemon lost its claims', fun
     const atBoot = dut.snapshot();
     await dut.call('Prepare', 'ss', ['win10', vmXml('win10')]);
     await dut.kill();
-    // The claims file is gone (a wiped state directory); the GPU records stay, as the engine needs them.
-    fs.rmSync(path.join(dut.stateDir, 'owners.json'));
+    // The claim is lost (the record edited by hand, or written by a version that kept claims apart);
+    // the host state in the record stays, as the engine needs it.
+    const file = path.join(dut.stateDir, 'gpus', `${RTX}.json`);
+    fs.writeFileSync(file, `${JSON.stringify({ ...JSON.parse(fs.readFileSync(file, 'utf8')), owner: '' })}\n`);
     await dut.startDaemon();
     assert.equal((await dut.properties(gpuObjectPath(RTX), GPU_IFACE)).Owner, '', 'no holder on record after the restart');
 

@@ -70,7 +70,7 @@ describe('recovery of a single-GPU handover killed mid-way', function () {
     assert.deepEqual(driversOf(h), desktop.drivers, where);
     assertHostRestored(snapshotHost(h.sim.io), before, where);
     assert.deepEqual(journalFiles(h.stateDir), [], where);
-    assert.equal(h.engine.records.load(GPU), undefined, `${where}: no record left`);
+    assert.equal(h.engine.ledger.load(GPU), undefined, `${where}: no record left`);
   }
 
   it('while the display manager stops: starts it again', async () => {

@@ -30,7 +30,7 @@ describe('single-GPU handover on the simulated seed host', function () {
     for (const pid of SEED_DM_PIDS) assert.equal(simProcessRuns(h, pid), true, `display manager process ${pid} runs`);
     assertHostRestored(snapshotHost(h.sim.io), before);
     assert.deepEqual(journalFiles(h.stateDir), []);
-    assert.equal(h.engine.records.load(GPU), undefined);
+    assert.equal(h.engine.ledger.load(GPU), undefined);
   }
 
   it('hands the GPU over (display manager stopped, fbcon unbound) and gives the desktop back', async () => {
@@ -49,7 +49,7 @@ describe('single-GPU handover on the simulated seed host', function () {
     for (const pid of SEED_DM_PIDS) assert.equal(simProcessRuns(host, pid), false, `display manager process ${pid} ended`);
     assert.equal(findVtconsole(host.sim.io, FBCON), undefined, 'fbcon left with the last framebuffer');
     assert.deepEqual(journalFiles(host.stateDir), []);
-    assert.deepEqual(host.engine.records.load(GPU)?.handover?.map((s) => s.kind), ['stop-unit', 'check-holders', 'unbind-vtconsole']);
+    assert.deepEqual(host.engine.ledger.load(GPU)?.handover?.map((s) => s.kind), ['stop-unit', 'check-holders', 'unbind-vtconsole']);
 
     const attach = await host.engine.attach(GPU);
     assert.deepEqual(driversOf(host), HOST_DRIVERS);
@@ -62,7 +62,7 @@ describe('single-GPU handover on the simulated seed host', function () {
     for (const pid of SEED_DM_PIDS) assert.equal(simProcessRuns(host, pid), true, `display manager process ${pid} back`);
     assert.equal(findVtconsole(host.sim.io, FBCON)?.bound, true, 'fbcon holds the console again');
     assertHostRestored(snapshotHost(host.sim.io), before);
-    assert.equal(host.engine.records.load(GPU), undefined);
+    assert.equal(host.engine.ledger.load(GPU), undefined);
     assert.deepEqual(
       (await host.desktop.systemd.calls()).filter((c) => c.member === 'StopUnit' || c.member === 'StartUnit').map((c) => [c.member, c.args]),
       [
@@ -89,7 +89,7 @@ describe('single-GPU handover on the simulated seed host', function () {
     assert.equal((await host.desktop.systemd.unit(DM_UNIT)).activeState, 'active');
     assert.deepEqual(snapshotHost(host.sim.io), before);
     assert.deepEqual(journalFiles(host.stateDir), []);
-    assert.equal(host.engine.records.load(GPU), undefined);
+    assert.equal(host.engine.ledger.load(GPU), undefined);
   });
 
   it('refuses a process of the test that holds /dev/dri/card0, naming it and its PID, and gives the desktop back', async () => {

@@ -45,7 +45,7 @@ describe('known problems of single-GPU passthrough, answered', function () {
       await assert.rejects(host.engine.attach(GPU), new RegExp(`attach of ${GPU} failed at 'probe ${GPU} for nouveau': ${GPU} is unbound instead of nouveau`));
       assert.deepEqual(await host.desktop.systemd.calls('StartUnit'), []);
       assert.equal(driversOf(host)[0], 'vfio-pci', 'rolled back: still on vfio-pci, recorded for the next attach');
-      assert.ok(host.engine.records.load(GPU)?.handover);
+      assert.ok(host.engine.ledger.load(GPU)?.handover);
     });
   });
 
@@ -61,7 +61,7 @@ describe('known problems of single-GPU passthrough, answered', function () {
         `systemd's start job for display-manager.service ended with result "failed", so the desktop did not come back although the GPU did: ` +
           `see "systemctl status display-manager.service" for why`,
       );
-      assert.equal(host.engine.records.load(GPU), undefined);
+      assert.equal(host.engine.ledger.load(GPU), undefined);
     });
   });
 

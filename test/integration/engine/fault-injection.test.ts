@@ -111,7 +111,7 @@ describe('engine with writes that block or drivers that will not bind', () => {
     assert.equal(e.code, 'Busy');
     assert.match(e.message, /^attach of 0000:01:00\.0 refused before any change: device still in use by 4242\/qemu-system-x86 \(it holds \/dev\/vfio\/13\)/);
     assert.deepEqual(snapshotHost(sim.host.io), before);
-    assert.ok(sim.engine.records.load(GPU), 'the record stays for the next attach');
+    assert.ok(sim.engine.ledger.load(GPU), 'the record stays for the next attach');
     releaseGroup(sim.host.root, 13);
     await sim.engine.attach(GPU);
   });
@@ -120,7 +120,7 @@ describe('engine with writes that block or drivers that will not bind', () => {
     sim = await simEngine('seed');
     const before = snapshotHost(sim.host.io);
     let saves = 0;
-    sim.engine.records.save = async () => {
+    sim.engine.ledger.save = async () => {
       saves++;
       throw Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' });
     };
@@ -130,7 +130,7 @@ describe('engine with writes that block or drivers that will not bind', () => {
       e.message,
       /^detach of 0000:01:00\.0 failed at 'wait for \/dev\/vfio\/13': the GPU record \S+\/gpus\/0000:01:00\.0\.json could not be written: ENOSPC: no space left on device, write; the host was restored to its previous state/,
     );
-    assert.equal(sim.engine.records.load(GPU), undefined);
+    assert.equal(sim.engine.ledger.load(GPU), undefined);
     assertHostRestored(snapshotHost(sim.host.io), before);
     assert.deepEqual(fs.readdirSync(path.join(sim.stateDir, 'journal')), [], 'no journal left');
   });
@@ -139,13 +139,13 @@ describe('engine with writes that block or drivers that will not bind', () => {
     sim = await simEngine('seed');
     await sim.engine.detach(GPU, { owner: 'win10' });
     const before = snapshotHost(sim.host.io);
-    sim.engine.records.save = async () => {
+    sim.engine.ledger.save = async () => {
       throw new Error('ENOSPC: no space left on device, write');
     };
     const e = await failure(sim.engine.detach(GPU, { owner: 'win11' }));
     assert.match(e.message, /^detach of 0000:01:00\.0 failed: the GPU record \S+\/gpus\/0000:01:00\.0\.json could not be written: ENOSPC: no space left on device, write; nothing on the host was changed$/);
     assert.deepEqual(snapshotHost(sim.host.io), before);
-    assert.equal(sim.engine.records.load(GPU)?.owner, 'win10');
+    assert.equal(sim.engine.ledger.load(GPU)?.owner, 'win10');
   });
 
   it('an attach whose host driver will not bind fails at the verified probe and goes back to vfio-pci', async () => {

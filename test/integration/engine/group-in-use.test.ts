@@ -71,7 +71,7 @@ describe('engine: attach while a process holds the vfio group', () => {
     );
     assert.equal(writes, 0, 'no write may reach the kernel');
     assert.deepEqual(snapshotHost(sim.host.io), detached);
-    assert.ok(sim.engine.records.load(GPU), 'the record stays for the retry');
+    assert.ok(sim.engine.ledger.load(GPU), 'the record stays for the retry');
 
     quit();
     const report = await sim.engine.attach(GPU);
@@ -137,7 +137,7 @@ describe('engine: attach while a process holds the vfio group', () => {
       );
       // A kept journal is what the daemon reads as Mode "failed".
       assert.ok(e.details.journal && journalFiles(sim.stateDir).length === 1, 'the journal is kept');
-      assert.ok(sim.engine.records.load(GPU), 'the record stays for the next attach');
+      assert.ok(sim.engine.ledger.load(GPU), 'the record stays for the next attach');
       for (const f of ['0000:01:00.1', '0000:01:00.2', '0000:01:00.3'].filter((d) => !leftDevices.includes(d))) {
         assert.equal(sim.host.io.readLinkName(`sys/bus/pci/devices/${f}/driver`), 'vfio-pci', `${f}, not left to the kernel, is back on vfio-pci`);
       }
@@ -186,7 +186,7 @@ describe('engine: attach while a process holds the vfio group', () => {
       assert.equal(free.transitions[0].outcome, 'restored', free.transitions[0].error);
       // Undone means as before the attach: the GPU is back on vfio-pci and its record is kept.
       assert.deepEqual(snapshotHost(sim.host.io), detached);
-      assert.ok(restarted.records.load(GPU));
+      assert.ok(restarted.ledger.load(GPU));
     });
   });
 

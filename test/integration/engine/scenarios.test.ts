@@ -55,10 +55,10 @@ describe('engine on every scenario', () => {
     assert.ok(order.indexOf(`start ${gpus[1].address}`) < order.indexOf(`finish ${gpus[0].address}`), order.join(', '));
     const during = snapshotHost(sim.host.io);
     for (const g of gpus) for (const f of g.functions) assert.equal(during.pciDevices[f.address].driver, 'vfio-pci', f.address);
-    assert.equal(sim.engine.records.list().length, 8);
+    assert.equal(sim.engine.ledger.list().length, 8);
     await Promise.all(gpus.map((g) => sim.engine.attach(g.address)));
     assertHostRestored(snapshotHost(sim.host.io), before);
-    assert.deepEqual(sim.engine.records.list(), []);
+    assert.deepEqual(sim.engine.ledger.list(), []);
     assert.deepEqual(journalFiles(sim.stateDir), []);
   });
 
@@ -70,7 +70,7 @@ describe('engine on every scenario', () => {
     assert.equal(e.code, 'NotViable');
     assert.match(e.message, /detach of 0000:01:00\.0 refused before any change: 0000:02:00\.0 .*igb/);
     assert.deepEqual(snapshotHost(sim.host.io), before);
-    assert.equal(sim.engine.records.load('0000:01:00.0'), undefined);
+    assert.equal(sim.engine.ledger.load('0000:01:00.0'), undefined);
     assert.deepEqual(journalFiles(sim.stateDir), []);
   });
 });

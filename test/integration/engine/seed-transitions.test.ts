@@ -24,9 +24,9 @@ describe('engine on the seed host', () => {
     const during = snapshotHost(io);
     for (const f of FUNCTIONS) assert.deepEqual(during.pciDevices[f], { driver: 'vfio-pci', override: 'vfio-pci' }, f);
     assert.ok(during.vfio.includes('13'));
-    assert.equal(sim.engine.records.load(GPU)?.owner, 'win10');
+    assert.equal(sim.engine.ledger.load(GPU)?.owner, 'win10');
     assert.deepEqual(
-      sim.engine.records.load(GPU)?.functions.map((f) => f.driver),
+      sim.engine.ledger.load(GPU)?.functions.map((f) => f.driver),
       ['nouveau', 'snd_hda_intel', 'xhci_hcd', 'nvidia-gpu'],
     );
     assert.deepEqual(journalFiles(sim.stateDir), []);
@@ -34,7 +34,7 @@ describe('engine on the seed host', () => {
     const attached = await sim.engine.attach(GPU);
     assert.equal(attached.changed, true);
     assertHostRestored(snapshotHost(io), before);
-    assert.equal(sim.engine.records.load(GPU), undefined);
+    assert.equal(sim.engine.ledger.load(GPU), undefined);
     assert.deepEqual(journalFiles(sim.stateDir), []);
   });
 
@@ -58,8 +58,8 @@ describe('engine on the seed host', () => {
     const again = await sim.engine.detach('0000:01:00.1', { owner: 'win11' });
     assert.equal(again.changed, false);
     assert.deepEqual(again.steps, []);
-    assert.equal(sim.engine.records.load(GPU)?.functions[0].driver, 'nouveau');
-    assert.equal(sim.engine.records.load(GPU)?.owner, 'win11');
+    assert.equal(sim.engine.ledger.load(GPU)?.functions[0].driver, 'nouveau');
+    assert.equal(sim.engine.ledger.load(GPU)?.owner, 'win11');
     await sim.engine.attach(GPU);
     assert.equal((await sim.engine.attach(GPU)).changed, false);
   });
@@ -94,7 +94,7 @@ describe('engine on the seed host', () => {
     assert.deepEqual(attached.steps.map((s) => s.description), ['probe 0000:01:00.2 for xhci_hcd']);
     assertHostRestored(snapshotHost(io), before);
     assert.deepEqual(journalFiles(sim.stateDir), []);
-    assert.equal(sim.engine.records.load(GPU), undefined);
+    assert.equal(sim.engine.ledger.load(GPU), undefined);
   });
 
   it('refuses bad input before touching the host', async () => {
@@ -141,6 +141,6 @@ describe('engine on the seed host', () => {
         'rescan the PCI bus (echo 1 > /sys/bus/pci/rescan) and retry',
     );
     assert.deepEqual(snapshotHost(sim.host.io), before);
-    assert.ok(sim.engine.records.load(GPU), 'the record stays');
+    assert.ok(sim.engine.ledger.load(GPU), 'the record stays');
   });
 });

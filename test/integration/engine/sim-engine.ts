@@ -69,5 +69,5 @@ export function journalFiles(stateDir: string): string[] {
 export function assertTransitionUndone(sim: SimEngine, kind: 'detach' | 'attach', gpu: string, before: HostSnapshot, where: string): void {
   assertHostRestored(snapshotHost(sim.host.io), before, where);
   assert.deepEqual(journalFiles(sim.stateDir), [], where);
-  assert.equal(sim.engine.records.load(gpu) !== undefined, kind === 'attach', `${where}: the record stays only while detached`);
+  assert.equal(sim.engine.ledger.load(gpu) !== undefined, kind === 'attach', `${where}: the record stays only while detached`);
 }

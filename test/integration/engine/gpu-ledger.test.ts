@@ -1,25 +1,26 @@
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { GpuRecordStore, type GpuRecord } from '../../../src/engine/gpu-record-store';
+import { GpuLedger, type GpuRecord } from '../../../src/engine/gpu-ledger';
 import { makeTempRoot } from '../../support/temp-root';
 
 const record = (gpu: string, owner: string): GpuRecord => ({
   version: 1,
   gpu,
   owner,
+  manual: false,
   functions: [{ address: gpu, driver: 'nouveau', driverModule: 'nouveau', driverOverride: null }],
   detachedAt: '2025-01-01T00:00:00.000Z',
   bootId: null,
 });
 
-describe('GpuRecordStore', () => {
+describe('GpuLedger', () => {
   let temp: ReturnType<typeof makeTempRoot>;
   beforeEach(() => (temp = makeTempRoot()));
   afterEach(() => temp.cleanup());
 
   it('saves, loads, lists and removes records, one file per GPU', async () => {
-    const store = new GpuRecordStore(temp.root);
+    const store = new GpuLedger(temp.root);
     assert.equal(store.load('0000:01:00.0'), undefined);
     await store.save(record('0000:01:00.0', 'win10'));
     await store.save(record('0000:02:00.0', ''));
@@ -31,7 +32,7 @@ describe('GpuRecordStore', () => {
   });
 
   it('replaces a record whole and leaves no temporary file behind', async () => {
-    const store = new GpuRecordStore(temp.root);
+    const store = new GpuLedger(temp.root);
     await store.save(record('0000:01:00.0', 'win10'));
     await store.save(record('0000:01:00.0', 'linux'));
     assert.equal(store.load('0000:01:00.0')?.owner, 'linux');
@@ -39,8 +40,8 @@ describe('GpuRecordStore', () => {
   });
 
   it('reads a record again once another file took its place or it was written to, and never returns a removed one', async () => {
-    const store = new GpuRecordStore(temp.root);
-    const other = new GpuRecordStore(temp.root);
+    const store = new GpuLedger(temp.root);
+    const other = new GpuLedger(temp.root);
     await store.save(record('0000:01:00.0', 'win10'));
     assert.equal(store.load('0000:01:00.0')?.owner, 'win10');
     // Another writer renames a new file over it (as every gpu-hookd does).
@@ -67,13 +68,13 @@ describe('GpuRecordStore', () => {
   });
 
   it('names the file when a record is damaged', () => {
-    const store = new GpuRecordStore(temp.root);
+    const store = new GpuLedger(temp.root);
     fs.mkdirSync(store.dir, { recursive: true });
     fs.writeFileSync(path.join(store.dir, '0000:01:00.0.json'), '{"version":1,"gpu":"0000:01:00.0"');
     assert.throws(() => store.load('0000:01:00.0'), /0000:01:00\.0\.json is not valid JSON/);
   });
 
   it('refuses an address that could leave the state directory', () => {
-    assert.throws(() => new GpuRecordStore(temp.root).load('../../etc/passwd'), /not a PCI address/);
+    assert.throws(() => new GpuLedger(temp.root).load('../../etc/passwd'), /not a PCI address/);
   });
 });
