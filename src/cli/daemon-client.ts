@@ -115,6 +115,7 @@ export class DaemonClient {
         owner: p.Owner as string,
         lastError: p.LastError as string,
         bootVga: p.BootVga as boolean,
+        resetMethods: p.ResetMethods as Record<string, string[]>,
       });
     }
     return { version: manager.Version as string, status: manager.Status as string, gpus };

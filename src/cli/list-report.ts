@@ -7,6 +7,7 @@ import { groupReadiness, sysfsReadiness, type GroupReadiness } from '../host/ker
 import type { Gpu, PciDevice, Viability } from '../host/pci-device';
 import { preflightProblems, readPreflightFacts, type PreflightFacts } from '../host/preflight';
 import { gpuCardAddresses, gpuViability } from '../host/viability';
+import { describeResetRisk, readGpuResets, resetRisk, type GpuResets } from '../host/gpu-resets';
 
 /** display: the GPU itself; function: another function of its card (moves with it); bridge: stays on
  *  the host; shared: another device in the group (must already be on vfio-pci or unbound). */
@@ -32,6 +33,10 @@ export interface GpuListing {
   readyNowFrom: GroupReadiness['source'];
   /** The kernel refused to open the group: a process (a running VM) holds it. */
   inUse: boolean;
+  /** How the kernel can reset each function that moves with the GPU, and the card as a whole. */
+  resets: GpuResets;
+  /** Why the GPU is known to come back broken after a VM, with the fix; null when nothing says so. */
+  resetRisk: string | null;
 }
 
 export interface ListReport {
@@ -51,12 +56,12 @@ export function buildListReport(io: HostIO, options: DiscoveryOptions = {}): Lis
     root: io.root,
     preflight,
     problems: preflightProblems(preflight),
-    gpus: inventory.gpus.map((gpu) => gpuListing(gpu, groupReadiness(io, gpu.group))),
+    gpus: inventory.gpus.map((gpu) => gpuListing(gpu, readGpuResets(io, gpu), groupReadiness(io, gpu.group))),
     gpusWithoutGroup: inventory.gpusWithoutGroup,
   };
 }
 
-export function gpuListing(gpu: Gpu, readiness: GroupReadiness = sysfsReadiness(gpu.group)): GpuListing {
+export function gpuListing(gpu: Gpu, resets: GpuResets, readiness: GroupReadiness = sysfsReadiness(gpu.group)): GpuListing {
   const card = new Set(gpuCardAddresses(gpu));
   const role = (m: PciDevice): MemberRole => {
     if (m.address === gpu.address) return 'display';
@@ -78,5 +83,12 @@ export function gpuListing(gpu: Gpu, readiness: GroupReadiness = sysfsReadiness(
     readyNow: readiness.viability,
     readyNowFrom: readiness.source,
     inUse: readiness.inUse,
+    resets,
+    resetRisk: riskText(gpu.address, resets),
   };
+}
+
+function riskText(address: string, resets: GpuResets): string | null {
+  const risk = resetRisk(address, resets);
+  return risk ? describeResetRisk(risk) : null;
 }

@@ -59,11 +59,20 @@ function gpuBlock(gpu: GpuListing): string[] {
     : gpu.readyNow.viable
       ? 'now: on vfio-pci (or unbound), ready for a VM'
       : 'now: on host drivers';
+  const resetOf = (address: string): string => {
+    const r = gpu.resets.functions.find((f) => f.address === address);
+    if (!r) return '-';
+    if (r.methods.length > 0) return r.methods.join(',');
+    return r.source === 'unknown' && r.resettable ? 'some (root sees which)' : 'none';
+  };
   const rows = [
-    ['  FUNCTION', 'ID', 'DRIVER', 'OVERRIDE', 'ROLE', 'NAME'],
-    ...gpu.members.map((m) => ['  ' + m.address, ids(m), driverText(m), m.driverOverride ?? '-', ROLE_TEXT[m.role], m.name]),
+    ['  FUNCTION', 'ID', 'DRIVER', 'OVERRIDE', 'RESET', 'ROLE', 'NAME'],
+    ...gpu.members.map((m) => ['  ' + m.address, ids(m), driverText(m), m.driverOverride ?? '-', resetOf(m.address), ROLE_TEXT[m.role], m.name]),
   ];
-  return [title, `  ${verdict}`, `  ${now}`, ...columns(rows)];
+  const reset: string[] = [];
+  if (gpu.resets.slotResetBridge !== null) reset.push(`  reset: the card's bus can be reset through ${gpu.resets.slotResetBridge}`);
+  if (gpu.resetRisk !== null) reset.push(`  reset: WARNING: ${gpu.resetRisk}`);
+  return [title, `  ${verdict}`, `  ${now}`, ...reset, ...columns(rows)];
 }
 
 function ids(d: PciDevice): string {

@@ -9,6 +9,7 @@ import type { HostIO } from '../host/host-io';
 import { parsePciAddress } from '../host/pci-address';
 import { VFIO_DRIVER, type Gpu } from '../host/pci-device';
 import { listGpus, findGpuForAddress, type DiscoveryOptions } from '../host/gpu-inventory';
+import { readFunctionResets } from '../host/pci-reset';
 import { readDomainRequest, validateDomainName, type DomainRequest } from '../libvirt/domain-request';
 import type { TransitionEngine, StepEvent } from '../engine/transition-engine';
 import type { HandoverSettings } from '../engine/handover-plan';
@@ -31,6 +32,8 @@ export interface GpuView {
   owner: string;
   lastError: string;
   bootVga: boolean;
+  /** Function address to the reset methods the kernel lists for it (src/host/pci-reset.ts). */
+  resetMethods: Record<string, string[]>;
 }
 
 export type TransitionKind = 'detach' | 'attach';
@@ -128,6 +131,7 @@ export class GpuService extends EventEmitter<GpuServiceEvents> {
       owner: this.ledger.claimOf(address)?.vm ?? '',
       lastError: this.ledger.lastError(address),
       bootVga: fresh.bootVga,
+      resetMethods: Object.fromEntries(fresh.functions.map((f) => [f.address, readFunctionResets(this.opts.io, f.address).methods])),
     };
   }
 

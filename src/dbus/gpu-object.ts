@@ -19,6 +19,7 @@ function toProps(v: GpuView): PropValues {
     Owner: v.owner,
     LastError: v.lastError,
     BootVga: v.bootVga,
+    ResetMethods: v.resetMethods,
   };
 }
 
@@ -51,6 +52,7 @@ export class GpuInterface extends dbus.interface.Interface {
   get Owner(): unknown { return this.props.Owner; }
   get LastError(): unknown { return this.props.LastError; }
   get BootVga(): unknown { return this.props.BootVga; }
+  get ResetMethods(): unknown { return this.props.ResetMethods; }
 }
 
 GpuInterface.configureMembers(dbusNextMembers(contractInterface(GPU_IFACE)));

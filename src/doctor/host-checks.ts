@@ -5,6 +5,8 @@ import type { PreflightFacts } from '../host/preflight';
 import type { Gpu, PciDevice } from '../host/pci-device';
 import { describeViability, gpuCardAddresses, gpuViability } from '../host/viability';
 import { fail, ok, warn, type Check } from './check';
+import { resetRisk, type GpuResets } from '../host/gpu-resets';
+import { describeResets } from '../host/pci-reset';
 
 export interface HostFacts {
   preflight: PreflightFacts;
@@ -13,6 +15,8 @@ export interface HostFacts {
   gpus: Gpu[];
   /** Display devices in no IOMMU group. */
   gpusWithoutGroup: PciDevice[];
+  /** Each GPU's resets, by its address. */
+  gpuResets: Record<string, GpuResets>;
 }
 
 const KERNEL_CMDLINE_HOW =
@@ -102,6 +106,22 @@ export function checkGpus(facts: HostFacts): Check[] {
   return checks;
 }
 
+/** One line per GPU: can the kernel reset it, so that it comes back to the host after a VM? */
+export function checkGpuResets(facts: HostFacts): Check[] {
+  return facts.gpus.map((gpu) => {
+    const id = `reset.${gpu.address}`;
+    const resets = facts.gpuResets[gpu.address];
+    if (!resets) return warn(id, `the reset methods of ${gpu.address} could not be read`, `look at ${gpu.address}'s reset_method in sysfs`);
+    const risk = resetRisk(gpu.address, resets);
+    if (risk) return warn(id, `${risk.problem} (reset methods: ${describeResets(resets.functions[0])})`, risk.fix);
+    const display = resets.functions[0];
+    const how = display.methods.length > 0 ? describeResets(display) : display.source === 'unknown' && display.resettable ? 'a method only root can see' : '';
+    const parts = [how ? `the kernel resets ${gpu.address} with ${how}` : '', resets.slotResetBridge ? `its bus through ${resets.slotResetBridge}` : ''];
+    const vendor = resets.vendorResetActive && resets.vendorResetFamily ? ` (vendor-reset in place for the AMD ${resets.vendorResetFamily})` : '';
+    return ok(id, `${parts.filter((p) => p !== '').join(', and ')}${vendor}`);
+  });
+}
+
 export function hostChecks(facts: HostFacts): Check[] {
-  return [checkCpuVirtualization(facts), checkIommu(facts), checkVfio(facts), ...checkGpus(facts)];
+  return [checkCpuVirtualization(facts), checkIommu(facts), checkVfio(facts), ...checkGpus(facts), ...checkGpuResets(facts)];
 }

@@ -4,6 +4,7 @@ import type { HostIO } from '../host/host-io';
 import { discoverGpus } from '../host/gpu-inventory';
 import { listPciAddresses } from '../host/pci-discovery';
 import { readPreflightFacts } from '../host/preflight';
+import { readGpuResets } from '../host/gpu-resets';
 import { CpuTopologyError, readCpuTopology, type CpuTopology } from '../cpu/cpu-topology';
 import type { HostFacts } from './host-checks';
 
@@ -14,6 +15,7 @@ export function readHostFacts(io: HostIO): HostFacts & { pciAddresses: string[];
     kvmDevice: io.exists('dev/kvm'),
     gpus: inventory.gpus,
     gpusWithoutGroup: inventory.gpusWithoutGroup,
+    gpuResets: Object.fromEntries(inventory.gpus.map((gpu) => [gpu.address, readGpuResets(io, gpu)])),
     cpuTopology: readTopology(io),
     pciAddresses: listPciAddresses(io),
   };

@@ -57,6 +57,8 @@ const ERRNO_MEANING: Record<string, string> = {
   EEXIST: 'it is already there',
   EIO: 'input/output error',
   EROFS: 'the file system is read-only',
+  ENOTTY: 'the device does not support it',
+  EAGAIN: 'the device is locked by another operation, try again',
 };
 
 export function describeErrno(code: string | undefined): string {

@@ -7,6 +7,7 @@ import { createFirmwareFb, writeVtconsole } from './console-model';
 import { KernelContext, ScenarioIndex } from './kernel-context';
 import { bootModules } from './module-model';
 import { bind } from './pci-binding';
+import { writeResetFiles } from './reset-model';
 import { writeCpus } from './cpu-model';
 import { FBCON_NAME, PciDeviceSpec, ProcessSpec, Scenario } from './scenario';
 import { SimPaths, SimState, writeState } from './sim-state';
@@ -37,6 +38,8 @@ export function initialState(zeroDelays: boolean): SimState {
     offlineCpus: [],
     heldGroups: {},
     unbindsWaiting: [],
+    resetMethods: {},
+    wedged: {},
   };
 }
 
@@ -133,7 +136,8 @@ function writePciDevice(k: KernelContext, d: PciDeviceSpec): void {
     `pci:v0000${up(d.vendor)}d0000${up(d.device)}sv0000${up(d.subsystemVendor)}sd0000${up(d.subsystemDevice)}` +
       `bc${up(d.class.slice(0, 2))}sc${up(d.class.slice(2, 4))}i${up(d.class.slice(4))}\n`,
   );
-  for (const f of ['remove', 'rescan', 'reset']) tree.file(`${dir}/${f}`, '');
+  for (const f of ['remove', 'rescan']) tree.file(`${dir}/${f}`, '');
+  writeResetFiles(k, d);
   if (d.class.startsWith('0300')) tree.file(`${dir}/boot_vga`, d.bootVga ? '1\n' : '0\n');
   tree.link(`${dir}/subsystem`, 'sys/bus/pci');
   tree.link(pciBusDevice(d.address), dir);
@@ -175,7 +179,23 @@ function configSpace(k: KernelContext, d: PciDeviceSpec): Buffer {
   }
   c.writeUInt8(d.irq & 0xff, 0x3c);
   c.writeUInt8(1, 0x3d);
+  if (!bridge) writeCapabilities(c, d);
   return c;
+}
+
+/** A PM capability at 0x40 (No_Soft_Reset set unless a D3hot cycle resets the function) and a PCIe
+ *  capability at 0x50 (FLR in Device Capabilities when the function has it). */
+function writeCapabilities(c: Buffer, d: PciDeviceSpec): void {
+  c.writeUInt16LE(c.readUInt16LE(0x06) | 0x10, 0x06);
+  c.writeUInt8(0x40, 0x34);
+  c.writeUInt8(0x01, 0x40);
+  c.writeUInt8(0x50, 0x41);
+  c.writeUInt16LE(0x0003, 0x42);
+  c.writeUInt16LE(d.reset.pm ? 0 : 0x08, 0x44);
+  c.writeUInt8(0x10, 0x50);
+  c.writeUInt8(0x00, 0x51);
+  c.writeUInt16LE(0x0002, 0x52);
+  c.writeUInt32LE(d.reset.flr ? 1 << 28 : 0, 0x54);
 }
 
 function subordinateBuses(k: KernelContext, bridge: string): number[] {

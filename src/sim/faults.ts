@@ -9,6 +9,7 @@ import { DEFAULT_HOLDER, groupsHeldBy, holdGroupAs, releaseHeldGroup } from './h
 import { KernelContext, ScenarioIndex } from './kernel-context';
 import { readScenarioOf, readState, SimPaths, withLock, writeState } from './sim-state';
 import { Tree } from './tree';
+import type { WedgeKind } from './reset-model';
 
 export const FAULT_ERRNOS = ['EBUSY', 'ENODEV', 'EINVAL', 'EACCES', 'ENOENT', 'EIO'] as const;
 export type FaultErrno = (typeof FAULT_ERRNOS)[number];
@@ -176,4 +177,12 @@ export function globMatch(pattern: string, text: string, isPath: boolean): boole
 
 function escapeRe(s: string): string {
   return s.replace(/[.+?^${}()|[\]\\]/g, '\\$&');
+}
+
+/** A VM left the function in a state only a reset clears ("probe-fails", "no-nodes"), or none does ("forever"). */
+export function wedgeFunction(root: string, address: string, how: WedgeKind): void {
+  changeKernel(root, (k) => {
+    if (!k.device(address)) throw new Error(`no PCI device ${address} in the simulated host ${root}`);
+    k.state.wedged[address] = how;
+  });
 }

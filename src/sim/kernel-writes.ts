@@ -10,6 +10,7 @@ import { attach, driverMatches, probe, staticTableCovers, unbind } from './pci-b
 import { PciIdEntry, parseNewId, sameId, PCI_ANY_ID } from './pci-id-match';
 import { writeCpuOnline } from './cpu-model';
 import { formatCpuList, parseCpuList } from './sysfs-layout';
+import { writeReset, writeResetMethod, writeResetSubordinate } from './reset-model';
 
 const PCI_ADDR = '[0-9a-f]{4}:[0-9a-f]{2}:[0-9a-f]{2}\\.[0-7]';
 const DEVICE_ATTR = new RegExp(`^sys/(?:bus/pci/devices|devices/pci[0-9a-f:]+(?:/${PCI_ADDR})*)/(${PCI_ADDR})/(.+)$`);
@@ -77,6 +78,9 @@ function deviceAttr(k: KernelContext, address: string, attr: string, value: stri
     return driverAttr(k, driver, viaDriver[1], value);
   }
   requireFile(k, `${k.deviceDir(address)}/${attr}`);
+  if (attr === 'reset') return writeReset(k, dev, value);
+  if (attr === 'reset_method') return writeResetMethod(k, dev, value);
+  if (attr === 'reset_subordinate') return writeResetSubordinate(k, dev, value);
   throw new KernelError('EACCES', `${attr} of ${address} is read-only`);
 }
 

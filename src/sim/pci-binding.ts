@@ -47,6 +47,8 @@ export function probe(k: KernelContext, address: string, driver: string): ProbeO
   }
   if (driver === VFIO_PCI && (k.isBridge(dev) || dev.iommuGroup === null)) return 'refused';
   if (k.faults.refuses(driver, address)) return 'refused';
+  const wedge = k.state.wedged[address];
+  if (driver !== VFIO_PCI && (wedge === 'probe-fails' || wedge === 'forever')) return 'refused';
   bind(k, dev, driver);
   return 'bound';
 }
@@ -56,7 +58,8 @@ export function bind(k: KernelContext, dev: PciDeviceSpec, driver: string): void
   k.state.drivers[dev.address] = driver;
   k.tree.link(`${dir}/driver`, pciDriverDir(driver));
   k.tree.link(`${pciDriverDir(driver)}/${dev.address}`, dir);
-  const drm = drmOf(k, dev, driver);
+  // A function wedged "no-nodes" binds, but its DRM driver's init fails before it registers a node.
+  const drm = k.state.wedged[dev.address] === 'no-nodes' ? null : drmOf(k, dev, driver);
   if (driver === VFIO_PCI && dev.iommuGroup !== null) k.tree.file(vfioGroupNode(dev.iommuGroup), '');
   if (drm) createDrmNodes(k, dev, drm);
   if (drm?.fbdev) addFramebuffer(k, drm.fbName, dev.address, dir);

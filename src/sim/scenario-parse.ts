@@ -263,8 +263,10 @@ function readDriver(d: Fields): DriverSpec {
 function readDevice(d: Fields, hasIommu: boolean): PciDeviceSpec {
   d.onlyKeys([
     'address', 'vendor', 'device', 'subsystemVendor', 'subsystemDevice', 'class', 'revision',
-    'parent', 'iommuGroup', 'driver', 'bootVga', 'irq', 'numaNode', 'label',
+    'parent', 'iommuGroup', 'driver', 'bootVga', 'irq', 'numaNode', 'label', 'reset',
   ]);
+  const reset = d.has('reset') ? d.child('reset') : null;
+  reset?.onlyKeys(['flr', 'pm', 'busReset']);
   const address = d.string('address');
   if (!isPciAddress(address) || parsePciAddress(address) !== address) {
     d.fail('address', `must be a full lower-case PCI address like 0000:01:00.0, got ${show(address)}`);
@@ -296,6 +298,11 @@ function readDevice(d: Fields, hasIommu: boolean): PciDeviceSpec {
     irq: d.int('irq', 0, 4095, 16),
     numaNode: d.int('numaNode', -1, 63, -1),
     label: d.has('label') ? d.string('label') : '',
+    reset: {
+      flr: reset ? reset.bool('flr', false) : false,
+      pm: reset ? reset.bool('pm', true) : true,
+      busReset: reset ? reset.bool('busReset', true) : true,
+    },
   };
 }
 

@@ -78,6 +78,17 @@ export interface PciDeviceSpec {
   numaNode: number;
   /** A human label for people reading the scenario (not shown by the kernel). */
   label: string;
+  /** The capabilities the kernel's reset methods come from (sim/reset-model.ts derives them). */
+  reset: ResetSpec;
+}
+
+export interface ResetSpec {
+  /** The PCIe capability advertises Function Level Reset (DevCap bit 28). */
+  flr: boolean;
+  /** A PM capability whose No_Soft_Reset bit is clear: a D3hot-D0 cycle resets the function. */
+  pm: boolean;
+  /** The kernel may reset the function's bus (false: a quirk sets PCI_DEV_FLAGS_NO_BUS_RESET). */
+  busReset: boolean;
 }
 
 export interface CpuSpec {
@@ -176,6 +187,7 @@ export interface ScenarioFile {
     irq?: number;
     numaNode?: number;
     label?: string;
+    reset?: { flr?: boolean; pm?: boolean; busReset?: boolean };
   }[];
   firmwareFramebuffer?: { kind: FirmwareFramebufferKind; state?: FirmwareFramebufferState };
   consoles?: { fbcon?: boolean; vtconsoles?: (string | null)[] };

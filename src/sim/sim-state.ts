@@ -8,6 +8,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { PciIdEntry } from './pci-id-match';
 import { Scenario } from './scenario';
+import type { WedgeKind } from './reset-model';
 
 export const MARKER_DIR = '.gpu-hookd-sim';
 
@@ -71,6 +72,10 @@ export interface SimState {
    * gone, `drivers` still names vfio-pci, and writes that need the device's lock wait.
    */
   unbindsWaiting: string[];
+  /** reset_method as written, per PCI address (absent: the kernel's default methods). */
+  resetMethods: Record<string, string[]>;
+  /** Functions a VM left in a state only a reset clears (reset-model.ts), per PCI address. */
+  wedged: Record<string, WedgeKind>;
 }
 
 export class SimPaths {

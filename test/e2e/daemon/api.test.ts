@@ -84,6 +84,8 @@ describe('gpu-hookd D-Bus API (real daemon, real dbus-daemon, simulated seed hos
         Owner: '',
         LastError: '',
         BootVga: true,
+        // The seed's functions have a PM capability that resets on D3hot (sim/reset-model.ts) and share a bus.
+        ResetMethods: Object.fromEntries(RTX_FUNCTIONS.map((f) => [f, ['pm']])),
       });
       for (const [name, value] of Object.entries(all)) assert.deepEqual(await get(RTX_PATH, GPU_IFACE, name), value, name);
     });

@@ -4,6 +4,7 @@ import * as path from 'node:path';
 import type { Check } from '../../../src/doctor/check';
 import type { DoctorReport } from '../../../src/doctor/doctor-report';
 import { hookctl } from '../cli/hookctl';
+import type { ScenarioFile } from '../../../src/sim/scenario';
 import { doctorHost, domainXml, type DoctorHost, type DoctorHostOptions } from './doctor-host';
 
 // No bus in these tests: the daemon line always reads "cannot be asked" (e2e/packaging covers a
@@ -42,6 +43,39 @@ async function withHost(scenario: string, options: DoctorHostOptions, body: (hos
 
 describe('gpu-hookctl doctor on simulated hosts', function () {
   this.timeout(30_000);
+
+  it('resets: an AMD Polaris card without vendor-reset, and a GPU with none, warn with what to do; the list says the same', async () => {
+    const polaris = (s: ScenarioFile): void => {
+      const gpu = s.devices.find((d) => d.address === '0000:01:00.0');
+      if (gpu) gpu.vendor = '1002';
+      if (gpu) gpu.device = '67df';
+      const nouveau = s.modules?.find((m) => m.name === 'nouveau');
+      nouveau?.drivers?.forEach((d) => d.ids?.push('1002:67df'));
+    };
+    await withHost('seed', { scenario: polaris }, (host) => {
+      const run = doctor(host);
+      const c = check(run, 'reset.0000:01:00.0');
+      assert.equal(c.status, 'warn');
+      assert.match(c.detail, /^0000:01:00\.0 is an AMD Polaris 10 card, which the kernel cannot reset by itself after a VM used it .*\(reset methods: none\)$/);
+      assert.match(c.fix ?? '', /^install vendor-reset/);
+      assert.match(run.stdout, /! 0000:01:00\.0 is an AMD Polaris 10 card/);
+      const list = JSON.parse(hookctl('list', '--json', '--root', host.root).stdout) as { gpus: { resetRisk: string | null; resets: { vendorResetFamily: string } }[] };
+      assert.equal(list.gpus[0].resets.vendorResetFamily, 'Polaris 10');
+      assert.match(list.gpus[0].resetRisk ?? '', /^0000:01:00\.0 is an AMD Polaris 10 card.*: install vendor-reset/);
+    });
+    const noReset = (s: ScenarioFile): void => {
+      for (const d of s.devices) if (d.address.startsWith('0000:01:00.')) d.reset = { pm: false };
+    };
+    await withHost('seed', { scenario: noReset }, (host) => {
+      const c = check(doctor(host), 'reset.0000:01:00.0');
+      assert.equal(c.status, 'warn');
+      assert.match(c.detail, /^0000:01:00\.0 has no reset the kernel can use/);
+    });
+    await withHost('seed', {}, (host) => {
+      const c = check(doctor(host), 'reset.0000:01:00.0');
+      assert.deepEqual([c.status, c.detail], ['ok', 'the kernel resets 0000:01:00.0 with pm']);
+    });
+  });
 
   it('the seed host, hook installed before libvirtd started: every host line passes but the daemon', async () => {
     await withHost('seed', {}, (host) => {

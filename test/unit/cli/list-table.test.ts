@@ -26,6 +26,17 @@ function listing(overrides: Partial<GpuListing> = {}): GpuListing {
     readyNow: { viable: false, culprit: '0000:01:00.0', reason: 'x' },
     readyNowFrom: 'sysfs',
     inUse: false,
+    resets: {
+      functions: [
+        { address: '0000:01:00.0', methods: ['flr', 'bus'], source: 'kernel', resettable: true },
+        { address: '0000:01:00.1', methods: [], source: 'kernel', resettable: false },
+      ],
+      slotResetBridge: null,
+      usable: true,
+      vendorResetFamily: null,
+      vendorResetActive: false,
+    },
+    resetRisk: null,
     ...overrides,
   };
 }
@@ -49,9 +60,9 @@ describe('gpu-hookctl list table', () => {
         'GPU 0000:01:00.0  NVIDIA Corporation TU106 [GeForce RTX 2060 Rev. A]  [boot VGA]',
         '  IOMMU group 1: viable, the GPU can be given to a VM',
         '  now: on host drivers',
-        '  FUNCTION      ID         DRIVER                       OVERRIDE  ROLE            NAME',
-        '  0000:01:00.0  10de:1f08  nouveau                      -         GPU             NVIDIA Corporation TU106 [GeForce RTX 2060 Rev. A]',
-        '  0000:01:00.1  10de:1f08  nvidia-gpu (i2c_nvidia_gpu)  -         moves with GPU  NVIDIA Corporation TU106 USB Type-C UCSI Controller',
+        '  FUNCTION      ID         DRIVER                       OVERRIDE  RESET    ROLE            NAME',
+        '  0000:01:00.0  10de:1f08  nouveau                      -         flr,bus  GPU             NVIDIA Corporation TU106 [GeForce RTX 2060 Rev. A]',
+        '  0000:01:00.1  10de:1f08  nvidia-gpu (i2c_nvidia_gpu)  -         none     moves with GPU  NVIDIA Corporation TU106 USB Type-C UCSI Controller',
         '',
       ].join('\n'),
     );
@@ -67,6 +78,25 @@ describe('gpu-hookctl list table', () => {
   it('says when the kernel finds the group held open by a running VM', () => {
     const text = renderListTable(report([listing({ readyNow: { viable: true }, readyNowFrom: 'kernel', inUse: true })]));
     assert.match(text, /^ {2}now: in use, a process \(a running VM\) holds the group open$/m);
+  });
+
+  it('shows a reset through the bridge, a warning for a GPU known to come back broken, and methods only root can read', () => {
+    const base = listing();
+    const text = renderListTable(
+      report([
+        listing({
+          resets: {
+            ...base.resets,
+            functions: [{ address: '0000:01:00.0', methods: [], source: 'unknown', resettable: true }, base.resets.functions[1]],
+            slotResetBridge: '0000:00:01.0',
+          },
+          resetRisk: '0000:01:00.0 is an AMD Polaris 10 card, which the kernel cannot reset by itself: install vendor-reset',
+        }),
+      ]),
+    );
+    assert.match(text, /^ {2}reset: the card's bus can be reset through 0000:00:01\.0$/m);
+    assert.match(text, /^ {2}reset: WARNING: 0000:01:00\.0 is an AMD Polaris 10 card, .*: install vendor-reset$/m);
+    assert.match(text, /^ {2}0000:01:00\.0 .* some \(root sees which\) +GPU /m);
   });
 
   it('prints preflight problems, the absence of GPUs, and GPUs without a group', () => {

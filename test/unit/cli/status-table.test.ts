@@ -16,6 +16,7 @@ function gpu(overrides: Partial<GpuStatus> = {}): GpuStatus {
     owner: '',
     lastError: '',
     bootVga: true,
+    resetMethods: { '0000:01:00.0': ['flr'], '0000:01:00.1': [] },
     ...overrides,
   };
 }
