@@ -41,6 +41,7 @@ export interface DaemonConfig {
   access: { group: string };
   log: { level: LogLevel };
   timeouts: Timeouts;
+  giveBack: { resets: number };
   defaults: VmSettings;
   /** Per-VM sections keyed by libvirt domain name; only the keys a section sets. */
   vms: Record<string, Partial<VmSettings>>;
@@ -65,6 +66,17 @@ function milliseconds(doc: string, fallback: number): Setting<number> {
     format: (value) => {
       if (typeof value !== 'number' || !Number.isInteger(value) || value <= 0) throw new Error('must be a positive integer');
       if (value > MAX_TIMEOUT_MS) throw new Error(`must be at most ${MAX_TIMEOUT_MS} (one hour)`);
+    },
+  };
+}
+
+function count(doc: string, fallback: number, max: number): Setting<number> {
+  return {
+    doc,
+    default: fallback,
+    accepts: `a whole number, 0 to ${max}`,
+    format: (value) => {
+      if (typeof value !== 'number' || !Number.isInteger(value) || value < 0 || value > max) throw new Error(`must be a whole number from 0 to ${max}`);
     },
   };
 }
@@ -211,6 +223,16 @@ export const CONFIG_SCHEMA = {
     hookCallMs: milliseconds(
       'How long the libvirt hook waits for the daemon\'s answer before it fails the VM\'s start.',
       120_000,
+    ),
+  },
+  giveBack: {
+    resets: count(
+      'How many times a GPU is reset and probed again when its host driver does not take it back after a VM (no ' +
+        'bind within timeouts.probeMs, or bound without its DRM device): each try puts the card back on vfio-pci, ' +
+        'resets it (its own reset, else its bus when every function on it is the GPU\'s) and gives it back again. ' +
+        '0: no second chance.',
+      2,
+      5,
     ),
   },
   defaults: VM_SETTINGS_SCHEMA,

@@ -9,5 +9,6 @@ export function engineTimeouts(config: DaemonConfig): Partial<EngineTimeouts> {
     probeMs: config.timeouts.probeMs,
     vfioDeviceMs: config.timeouts.devVfioMs,
     unitJobMs: config.timeouts.displayManagerStopMs,
+    giveBackResets: config.giveBack.resets,
   };
 }

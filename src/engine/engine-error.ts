@@ -2,6 +2,8 @@
 // (org.gpuhookd1.Error.<code>); the message is one sentence naming the device, the step, the cause
 // and what to do.
 
+import type { StepSpec } from './step-spec';
+
 export type EngineErrorCode = 'Busy' | 'NotViable' | 'InvalidArgument' | 'NotFound' | 'Failed' | 'Timeout';
 
 export interface EngineErrorDetails {
@@ -10,6 +12,9 @@ export interface EngineErrorDetails {
   step?: string;
   /** Set when a rollback failed and the journal was kept for recovery. */
   journal?: string;
+  /** The step that failed, when a plan's step did; `restored`: the rollback put the host back as it was. */
+  failedStep?: StepSpec;
+  restored?: boolean;
 }
 
 export class EngineError extends Error {

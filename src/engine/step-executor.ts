@@ -30,6 +30,9 @@ export interface EngineTimeouts {
   /** Until a systemd unit job (stopping the display manager), a logind session's end or a terminated
    *  process's exit is over. */
   unitJobMs: number;
+  /** Not a time but a bound of the same kind: how many resets an attach tries on a function whose host
+   *  driver did not take it back, before it gives up (give-back-reset.ts); 0: none. */
+  giveBackResets: number;
 }
 
 export const DEFAULT_TIMEOUTS: EngineTimeouts = {
@@ -38,6 +41,7 @@ export const DEFAULT_TIMEOUTS: EngineTimeouts = {
   probeMs: 5_000,
   vfioDeviceMs: 5_000,
   unitJobMs: 20_000,
+  giveBackResets: 2,
 };
 
 export interface StepContext {

@@ -16,7 +16,10 @@ import { planAttach } from './attach-plan';
 import { planDetach } from './detach-plan';
 import { readHandoverFacts } from './handover-facts';
 import { planHandover, planHandoverRelease, type HandoverSettings } from './handover-plan';
-import { currentBootId, driverRegistered, functionsNow, type FunctionNow } from './device-state';
+import { currentBootId, devicePath, driverRegistered, functionsNow, type FunctionNow } from './device-state';
+import { functionToReset, giveBackFailure, resetCandidates, resetForAttempt } from './give-back-reset';
+import { functionsOnBus, readFunctionResets, slotResetBridge } from '../host/pci-reset';
+import { vendorResetCard } from '../host/vendor-reset-cards';
 import { EngineError, messageOf, StepError, type EngineErrorCode } from './engine-error';
 import { GpuLedger, type GpuRecord, type Motion } from './gpu-ledger';
 import { inUseNote, refuseWhileHeld } from './group-in-use';
@@ -206,15 +209,73 @@ export class TransitionEngine extends EventEmitter<EngineEvents> {
     });
   }
 
-  private async attachRecorded(record: GpuRecord, now: readonly FunctionNow[], group: string | null, opts: TransitionOptions): Promise<TransitionReport> {
+  /**
+   * Gives the recorded functions back. A host driver that does not take its function (no bind in
+   * time, or bound without its DRM device) gets a second chance: the attach has been rolled back to
+   * vfio-pci's hands, the function is reset (give-back-reset.ts: its own reset, else its bus when
+   * every function on it is the GPU's), and the whole attach runs again, at most giveBackResets times.
+   * Each reset is a journaled, verified step. When nothing brings it back the GPU is marked failed
+   * with one sentence, its record kept, so `gpu-hookctl attach` tries the whole give-back again.
+   */
+  private async attachRecorded(record: GpuRecord, firstNow: readonly FunctionNow[], group: string | null, opts: TransitionOptions): Promise<TransitionReport> {
     const wanted = new Set(record.functions.map((f) => f.driver).filter((d) => d !== null));
-    const registered = new Set([...wanted].filter((d) => driverRegistered(this.io, d)));
-    // The group first (its driver's module loads as it binds), then what the handover took, in reverse.
-    const plan = [...planAttach(record.gpu, record.functions, now, registered), ...planHandoverRelease(record.handover ?? [])];
-    refuseWhileHeld(this.io, record.gpu, group, plan);
-    const report = await this.execute('attach', record.gpu, record.owner, plan, false, opts);
-    await this.ledger.remove(record.gpu);
-    return report;
+    const addresses = record.functions.map((f) => f.address);
+    const tried: string[] = [];
+    const steps: StepRecord[] = [];
+    const started = performance.now();
+    let now = firstNow;
+    for (let attempt = 0; ; attempt++) {
+      const registered = new Set([...wanted].filter((d) => driverRegistered(this.io, d)));
+      // The group first (its driver's module loads as it binds), then what the handover took, in reverse.
+      const plan = [...planAttach(record.gpu, record.functions, now, registered), ...planHandoverRelease(record.handover ?? [])];
+      refuseWhileHeld(this.io, record.gpu, group, plan);
+      try {
+        const report = await this.execute('attach', record.gpu, record.owner, plan, false, opts);
+        await this.ledger.remove(record.gpu);
+        return tried.length === 0 ? report : { ...report, steps: [...steps, ...report.steps], totalMs: performance.now() - started };
+      } catch (e) {
+        if (!(e instanceof EngineError)) throw e;
+        const victim = functionToReset(e.cause, e.details.restored === true);
+        if (!victim) throw e;
+        const candidates = resetCandidates(victim.device, {
+          resets: readFunctionResets(this.io, victim.device),
+          bridge: slotResetBridge(this.io, victim.device),
+          busFunctions: functionsOnBus(this.io, victim.device),
+          ours: addresses,
+        });
+        const reset = attempt < this.timeouts.giveBackResets ? resetForAttempt(candidates, attempt) : undefined;
+        if (!reset) throw this.giveUp(record.gpu, victim, tried, candidates.length === 0, e);
+        this.log.warn({ gpu: record.gpu, device: victim.device }, `attach of ${record.gpu}: ${messageOf(e)}; resetting and trying again`);
+        const what = this.registry.describe(reset);
+        try {
+          steps.push(...(await this.execute('attach', record.gpu, record.owner, [reset], false, opts)).steps);
+        } catch (resetError) {
+          throw this.giveUp(record.gpu, victim, [...tried, `${what}, which failed: ${messageOf((resetError as Error).cause ?? resetError)}`], false, e);
+        }
+        tried.push(what);
+        now = group === null ? now : functionsNow(this.io, addresses, group, record.gpu);
+      }
+    }
+  }
+
+  /** Marks the GPU failed with the sentence that names what was tried and what is left to do. */
+  private giveUp(gpu: string, victim: { device: string; driver: string }, tried: string[], noReset: boolean, last: EngineError): EngineError {
+    const vendor = vendorResetCard(this.io.readText(devicePath(gpu, 'vendor'))?.replace(/^0x/, '') ?? '', this.io.readText(devicePath(gpu, 'device'))?.replace(/^0x/, '') ?? '');
+    const active = readFunctionResets(this.io, gpu).methods.includes('device_specific');
+    const failedAt = last.details.failedStep ? this.registry.describe(last.details.failedStep) : '';
+    const cause = messageOf(last.cause ?? last);
+    const message = giveBackFailure({
+      gpu,
+      device: victim.device,
+      driver: victim.driver,
+      tried,
+      lastCause: failedAt ? `'${failedAt}': ${cause}` : cause,
+      noReset: noReset && tried.length === 0,
+      needsVendorReset: vendor !== undefined && !active,
+    });
+    this.ledger.setFailure(gpu, message);
+    this.log.error({ gpu, device: victim.device, tried }, message);
+    return new EngineError('Failed', message, { ...last.details, gpu }, { cause: last });
   }
 
   /** Undoes transitions a crash interrupted; the daemon calls it at start, before serving. */
@@ -384,6 +445,7 @@ export class TransitionEngine extends EventEmitter<EngineEvents> {
         await journal.close();
       }
       const error = transitionError(kind, gpu, e, journal.file, inUseNote(this.io, gpu, e.failed.cause));
+      Object.assign(error.details, { failedStep: plan[e.failed.index], restored });
       this.ledger.setFailure(gpu, restored ? undefined : error.message);
       this.log.error({ transition, gpu, kind, step: e.failed.description, restored }, error.message);
       this.emit('finished', { transition, gpu, kind, error });

@@ -73,3 +73,16 @@ export function listsModule(text: string | undefined, module: string): boolean |
     return base.length > 0 && normalizeModuleName(base) === module;
   });
 }
+
+/** True when the PCI driver's module uses the DRM core (sys/module/drm/holders lists it): binding a
+ *  display function then registers a DRM device (/dev/dri/cardN). False for built-in drivers and for
+ *  drivers whose DRM part is another module (nvidia, virtio-pci). */
+export function isDrmDriver(io: HostIO, driver: string): boolean {
+  const module = pciDriverModule(io, driver);
+  return module !== null && io.exists(`sys/module/drm/holders/${module}`);
+}
+
+/** The DRM card nodes the kernel registered for a PCI function (sys/bus/pci/devices/<addr>/drm/cardN). */
+export function drmCardsOf(io: HostIO, address: string): string[] {
+  return io.list(`sys/bus/pci/devices/${address}/drm`).filter((n) => /^card\d+$/.test(n));
+}

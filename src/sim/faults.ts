@@ -186,3 +186,10 @@ export function wedgeFunction(root: string, address: string, how: WedgeKind): vo
     k.state.wedged[address] = how;
   });
 }
+
+/** The card is power-cycled (a host suspend, a reboot of the card's slot): whatever wedge it had is gone. */
+export function unwedgeFunction(root: string, address: string): void {
+  changeKernel(root, (k) => {
+    delete k.state.wedged[address];
+  });
+}

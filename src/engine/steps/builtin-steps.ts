@@ -4,6 +4,7 @@ import { StepRegistry } from '../step-executor';
 import { registerHandoverSteps } from './handover-steps';
 import { loadModuleStep } from './load-module';
 import { probeDriverStep } from './probe-driver';
+import { resetFunctionStep } from './reset-function';
 import { setOverrideStep } from './set-override';
 import { unbindDriverStep } from './unbind-driver';
 import { waitVfioGroupStep } from './wait-vfio-group';
@@ -14,5 +15,6 @@ export function builtinStepRegistry(): StepRegistry {
     .register('set-override', setOverrideStep)
     .register('unbind-driver', unbindDriverStep)
     .register('probe-driver', probeDriverStep)
-    .register('wait-vfio-group', waitVfioGroupStep);
+    .register('wait-vfio-group', waitVfioGroupStep)
+    .register('reset-function', resetFunctionStep);
 }

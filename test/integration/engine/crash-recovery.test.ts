@@ -2,41 +2,14 @@
 // attach; recovery in another process must bring the host back to where it was before.
 
 import assert from 'node:assert/strict';
-import type { ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { recoverInterruptedTransition } from '../../../src/engine/recovery';
-import { waitUntil } from '../../../src/engine/wait-until';
 import { faultCounts, injectFault } from '../../../src/sim/faults';
 import { snapshotHost } from '../../../src/sim/snapshot';
-import { spawnTracked } from '../../support/processes';
-import { assertTransitionUndone, journalFiles, simEngine, type SimEngine } from './sim-engine';
+import { assertTransitionUndone, childBlockedAt, journalFiles, kill, simEngine, type SimEngine } from './sim-engine';
 
 const GPU = '0000:01:00.0';
-const CHILD = path.join(__dirname, 'crash-child.js');
-
-/** Starts the child transition and resolves once its blocked write is reached; rejects if it ends first. */
-async function childBlockedAt(sim: SimEngine, kind: 'detach' | 'attach', rule: number): Promise<ChildProcess> {
-  const child = spawnTracked(process.execPath, [CHILD, sim.host.root, sim.stateDir, kind, GPU], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let output = '';
-  child.stdout?.setEncoding('utf8').on('data', (d: string) => (output += d));
-  child.stderr?.setEncoding('utf8').on('data', (d: string) => (output += d));
-  let exited = false;
-  child.on('exit', () => (exited = true));
-  const blocked = (): boolean => faultCounts(sim.host.root).find((c) => c.id === rule)?.fired === 1;
-  await waitUntil(() => blocked() || exited, 15_000);
-  if (!blocked()) {
-    if (child.pid !== undefined && !exited) process.kill(child.pid, 'SIGKILL');
-    assert.fail(`the child ${kind} never reached its blocked write: ${output.trim() || 'no output'}`);
-  }
-  return child;
-}
-
-async function kill(child: ChildProcess): Promise<void> {
-  const gone = new Promise((resolve) => child.on('exit', resolve));
-  process.kill(child.pid as number, 'SIGKILL');
-  await gone;
-}
 
 /** How many writes a clean transition makes, counted by a rule that never fires. */
 async function writeCount(kind: 'detach' | 'attach'): Promise<number> {
@@ -65,7 +38,7 @@ for (const kind of ['detach', 'attach'] as const) {
           if (kind === 'attach') await sim.engine.detach(GPU, { owner: 'win10' });
           const before = snapshotHost(sim.host.io);
           const rule = injectFault(sim.host.root, { path: '**', nth: n, times: 1, effect: { kind: 'block' } });
-          await kill(await childBlockedAt(sim, kind, rule));
+          await kill(await childBlockedAt(sim, kind, rule, GPU));
           assert.equal(journalFiles(sim.stateDir).length, 1, `${where}: the journal survives the kill`);
 
           const report = await recoverInterruptedTransition(sim.stateDir, sim.host.io);
@@ -91,7 +64,7 @@ describe('recovery of journals it cannot or need not undo', () => {
     fs.mkdirSync(path.dirname(bootIdFile), { recursive: true });
     fs.writeFileSync(bootIdFile, 'boot-before\n');
     const rule = injectFault(sim.host.root, { path: 'sys/bus/pci/drivers_probe', nth: 2, times: 1, effect: { kind: 'block' } });
-    await kill(await childBlockedAt(sim, 'detach', rule));
+    await kill(await childBlockedAt(sim, 'detach', rule, GPU));
     fs.writeFileSync(bootIdFile, 'boot-after\n');
     const halfDone = snapshotHost(sim.host.io);
 
@@ -113,7 +86,7 @@ describe('recovery of journals it cannot or need not undo', () => {
 
   it('reports an undo that fails and keeps the journal for the next start', async () => {
     const rule = injectFault(sim.host.root, { path: 'sys/bus/pci/drivers/snd_hda_intel/unbind', effect: { kind: 'block' } });
-    await kill(await childBlockedAt(sim, 'detach', rule));
+    await kill(await childBlockedAt(sim, 'detach', rule, GPU));
     injectFault(sim.host.root, { path: 'sys/bus/pci/drivers/nouveau/bind', effect: { kind: 'fail', errno: 'EIO' } });
     const report = await recoverInterruptedTransition(sim.stateDir, sim.host.io);
     assert.equal(report.transitions[0].outcome, 'failed');

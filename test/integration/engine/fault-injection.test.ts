@@ -4,12 +4,11 @@
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { EngineError } from '../../../src/engine/engine-error';
 import type { StepEvent, TransitionOptions, TransitionReport } from '../../../src/engine/transition-engine';
 import type { HostIO } from '../../../src/host/host-io';
 import { FAULT_ERRNOS, faultCounts, holdGroup, injectFault, releaseGroup } from '../../../src/sim/faults';
 import { snapshotHost } from '../../../src/sim/snapshot';
-import { assertHostRestored, assertTransitionUndone, simEngine, type SimEngine } from './sim-engine';
+import { assertHostRestored, assertTransitionUndone, failure, simEngine, type SimEngine } from './sim-engine';
 
 const GPU = '0000:01:00.0';
 
@@ -47,14 +46,6 @@ function run(sim: SimEngine, kind: Kind, opts: TransitionOptions = {}): Promise<
   return kind === 'detach' ? sim.engine.detach(GPU, { owner: 'win10', ...opts }) : sim.engine.attach(GPU, opts);
 }
 
-async function failure(promise: Promise<unknown>): Promise<EngineError> {
-  const e = await promise.then(
-    () => assert.fail('the transition should fail'),
-    (err: unknown) => err,
-  );
-  assert.ok(e instanceof EngineError, String(e));
-  return e;
-}
 
 for (const kind of ['detach', 'attach'] as const) {
   describe(`${kind} with a failure injected at each write`, function () {
@@ -148,13 +139,16 @@ describe('engine with writes that block or drivers that will not bind', () => {
     assert.equal(sim.engine.ledger.load(GPU)?.owner, 'win10');
   });
 
-  it('an attach whose host driver will not bind fails at the verified probe and goes back to vfio-pci', async () => {
-    sim = await simEngine('seed', { timeouts: { probeMs: 100 } });
+  it('an attach whose host driver will not bind fails at the verified probe, after the resets it may try, and goes back to vfio-pci', async () => {
+    sim = await simEngine('seed', { timeouts: { probeMs: 100, giveBackResets: 1 } });
     await sim.engine.detach(GPU);
     const before = snapshotHost(sim.host.io);
     injectFault(sim.host.root, { path: 'sys/bus/pci/drivers_probe', value: '0000:01:00.1', effect: { kind: 'no-bind', driver: 'snd_hda_intel' } });
     const e = await failure(sim.engine.attach(GPU));
-    assert.match(e.message, /failed at 'probe 0000:01:00\.1 for snd_hda_intel': 0000:01:00\.1 is unbound instead of snd_hda_intel 100 ms after the probe/);
+    assert.match(
+      e.message,
+      /0000:01:00\.1 did not come back to snd_hda_intel \('probe 0000:01:00\.1 for snd_hda_intel': 0000:01:00\.1 is unbound instead of snd_hda_intel 100 ms after the probe\) and one reset was tried \(reset 0000:01:00\.1 \(pm\)\)/,
+    );
     assertHostRestored(snapshotHost(sim.host.io), before);
   });
 });

@@ -7,12 +7,11 @@
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { EngineError } from '../../../src/engine/engine-error';
 import type { HostIO } from '../../../src/host/host-io';
 import { holdGroup, injectFault, releaseGroup } from '../../../src/sim/faults';
 import { snapshotHost } from '../../../src/sim/snapshot';
 import { TransitionEngine } from '../../../src/engine/transition-engine';
-import { assertHostRestored, assertTransitionUndone, journalFiles, simEngine, type SimEngine } from './sim-engine';
+import { assertHostRestored, assertTransitionUndone, failure, journalFiles, simEngine, type SimEngine } from './sim-engine';
 
 const GPU = '0000:01:00.0';
 const GROUP = '13';
@@ -27,14 +26,6 @@ function qemuHoldsGroup(root: string): () => void {
   return () => fs.rmSync(dir, { recursive: true, force: true });
 }
 
-async function failure(promise: Promise<unknown>): Promise<EngineError> {
-  const e = await promise.then(
-    () => assert.fail('the attach should fail'),
-    (err: unknown) => err,
-  );
-  assert.ok(e instanceof EngineError, String(e));
-  return e;
-}
 
 describe('engine: attach while a process holds the vfio group', () => {
   let sim: SimEngine | undefined;

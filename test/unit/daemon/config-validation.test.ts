@@ -30,6 +30,7 @@ describe('config validation', () => {
       access: { group: 'gpuhookd' },
       log: { level: 'info' },
       timeouts: { unbindMs: 10_000, probeMs: 5_000, devVfioMs: 5_000, displayManagerStopMs: 20_000, hookCallMs: 120_000 },
+      giveBack: { resets: 2 },
       defaults: {
         displayManagerUnit: 'display-manager.service',
         endSessions: false,
@@ -63,6 +64,8 @@ describe('config validation', () => {
     ['a fractional timeout', { timeouts: { devVfioMs: 1.5 } }, `${FILE}: timeouts.devVfioMs must be a positive integer, got 1.5`],
     ['a timeout as a string', { timeouts: { hookCallMs: '5000' } }, `${FILE}: timeouts.hookCallMs must be a positive integer, got "5000"`],
     ['a timeout over an hour', { timeouts: { displayManagerStopMs: 3_600_001 } }, `${FILE}: timeouts.displayManagerStopMs must be at most 3600000 (one hour), got 3600001`],
+    ['a negative number of resets', { giveBack: { resets: -1 } }, `${FILE}: giveBack.resets must be a whole number from 0 to 5, got -1`],
+    ['too many resets', { giveBack: { resets: 6 } }, `${FILE}: giveBack.resets must be a whole number from 0 to 5, got 6`],
     ['a relative root', { host: { root: 'sim' } }, `${FILE}: host.root must be an absolute path, got "sim"`],
     ['a null state dir', { state: { dir: null } }, `${FILE}: state.dir must be an absolute path, got null`],
     ['a bus that is no D-Bus address', { bus: { address: '/run/dbus/system_bus_socket' } }, `${FILE}: bus.address must be empty (the system bus) or a D-Bus address such as "unix:path=/run/dbus/system_bus_socket", got "/run/dbus/system_bus_socket"`],
