@@ -11,6 +11,7 @@ export type LogLevel = (typeof LOG_LEVELS)[number];
 
 export type Holders = 'refuse' | 'terminate';
 export type Pin = 'none' | 'auto';
+export type ResetRiskPolicy = 'warn' | 'refuse';
 
 /** How gpu-hookd treats one VM; resolved by vmSettings() from metadata, the VM's section and the defaults. */
 export interface VmSettings {
@@ -23,6 +24,7 @@ export interface VmSettings {
   governor: boolean;
   irqAffinity: boolean;
   housekeepingCpus: string;
+  resetRisk: ResetRiskPolicy;
 }
 
 export interface Timeouts {
@@ -162,6 +164,14 @@ export const VM_SETTINGS_SCHEMA: { [K in keyof VmSettings]: Setting<VmSettings[K
     'CPUs the host keeps for itself when isolating or pinning, as a kernel CPU list ("0-1,6-7"). "" lets ' +
       'gpu-hookd choose.',
     '',
+  ),
+  resetRisk: oneOf(
+    ['warn', 'refuse'] as const,
+    'What the VM\'s start does with a GPU known to come back broken after a VM (an AMD card vendor-reset exists ' +
+      'for, without it in place; a GPU the kernel cannot reset at all; gpu-hookctl doctor names them): "warn" ' +
+      'writes a warning with the fix to the journal and starts the VM; "refuse" fails the start before any change, ' +
+      'naming the fix.',
+    'warn',
   ),
 };
 

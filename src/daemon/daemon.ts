@@ -10,6 +10,7 @@ import { connectBus, exportService, type BusService } from '../dbus/bus-service'
 import { GpuService } from './gpu-service';
 import { hostServicesOn } from '../host/host-services';
 import type { HandoverSettings } from '../engine/handover-plan';
+import type { ResetRiskPolicy } from './config-schema';
 import type { ProcessAccess } from '../cpu/process-access';
 import { systemdAllowedCpus } from '../cpu/systemd-allowed-cpus';
 import { NO_CPU_WORK, type CpuSettings } from '../cpu/vm-cpu-layout';
@@ -42,6 +43,8 @@ export interface DaemonOptions {
   reloadConfig?: () => Promise<void>;
   /** A VM's single-GPU handover settings (vmSettings of the current config); absent: no handover. */
   handoverSettings?: (vm: string, metadata: Readonly<Record<string, string>>) => HandoverSettings;
+  /** A VM's resetRisk setting (vmSettings of the current config); absent: "warn". */
+  resetRiskPolicy?: (vm: string, metadata: Readonly<Record<string, string>>) => ResetRiskPolicy;
   /** A VM's CPU isolation and pinning settings (vmSettings of the current config); absent: none. */
   cpuSettings?: (vm: string, metadata: Readonly<Record<string, string>>) => CpuSettings;
 }
@@ -71,7 +74,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
     log: opts.log,
     timeouts: opts.timeouts,
   });
-  const service = new GpuService({ io, engine, cpus, stateDir: opts.stateDir, log: opts.log, isVmRunning: opts.isVmRunning, handoverSettings: opts.handoverSettings });
+  const service = new GpuService({ io, engine, cpus, stateDir: opts.stateDir, log: opts.log, isVmRunning: opts.isVmRunning, handoverSettings: opts.handoverSettings, resetRiskPolicy: opts.resetRiskPolicy });
   try {
     await service.start();
   } catch (e) {

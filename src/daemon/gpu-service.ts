@@ -10,6 +10,9 @@ import { parsePciAddress } from '../host/pci-address';
 import { VFIO_DRIVER, type Gpu } from '../host/pci-device';
 import { listGpus, findGpuForAddress, type DiscoveryOptions } from '../host/gpu-inventory';
 import { readFunctionResets } from '../host/pci-reset';
+import { readGpuResets } from '../host/gpu-resets';
+import type { ResetRiskPolicy } from './config-schema';
+import { resetVerdict } from './reset-policy';
 import { readDomainRequest, validateDomainName, type DomainRequest } from '../libvirt/domain-request';
 import type { TransitionEngine, StepEvent } from '../engine/transition-engine';
 import type { HandoverSettings } from '../engine/handover-plan';
@@ -56,6 +59,8 @@ export interface GpuServiceOptions {
   /** A VM's single-GPU handover settings from its <metadata> and the config ("" for a detach by
    *  hand); absent: GPUs move without a handover. Throws on invalid metadata. */
   handoverSettings?: (vm: string, metadata: Readonly<Record<string, string>>) => HandoverSettings;
+  /** A VM's resetRisk setting (vmSettings of the current config); absent: "warn". */
+  resetRiskPolicy?: (vm: string, metadata: Readonly<Record<string, string>>) => ResetRiskPolicy;
   /** A VM's CPUs: isolated at prepare (before its GPUs move), its QEMU pinned at started, restored at release. */
   cpus?: VmCpuManager;
 }
@@ -181,6 +186,7 @@ export class GpuService extends EventEmitter<GpuServiceEvents> {
       return [];
     }
     const handover = this.handoverFor(domain, request.settings);
+    for (const address of wanted) this.weighResetRisk(address, domain, request.settings);
     // Claim every GPU first (synchronously): all or nothing.
     for (const address of wanted) this.assertClaimable(address, domain);
     const saves = wanted.map((address) => this.ledger.claim(address, { vm: domain, manual: this.ledger.claimOf(address)?.manual ?? false }));
@@ -278,6 +284,19 @@ export class GpuService extends EventEmitter<GpuServiceEvents> {
     this.assertNotMoving(address);
     await this.transition(address, 'attach', '');
     await this.ledger.unclaim(address);
+  }
+
+  /** Refuses (policy "refuse") or warns about a GPU known to come back broken, before any change. */
+  private weighResetRisk(address: string, vm: string, metadata: Readonly<Record<string, string>>): void {
+    let policy: ResetRiskPolicy;
+    try {
+      policy = this.opts.resetRiskPolicy?.(vm, metadata) ?? 'warn';
+    } catch (e) {
+      throw new ServiceError('InvalidArgument', (e as Error).message);
+    }
+    const verdict = resetVerdict(vm, address, readGpuResets(this.opts.io, this.mustGet(address)), policy);
+    if (verdict && 'refuse' in verdict) throw new ServiceError('NotViable', verdict.refuse);
+    if (verdict) this.opts.log.warn({ event: 'reset-risk', domain: vm, device: address }, verdict.warn);
   }
 
   private handoverFor(vm: string, metadata: Readonly<Record<string, string>>): HandoverSettings | undefined {

@@ -91,6 +91,7 @@ export async function runDaemon(argv: string[], openHost: (root: string) => Daem
         onError: (e) => log.warn({ event: 'reconcile', err: e.message }, `keeping GPUs recorded for VMs: ${e.message}`),
       }),
       handoverSettings: (vm, metadata) => vmSettings(current, vm, metadata),
+      resetRiskPolicy: (vm, metadata) => vmSettings(current, vm, metadata).resetRisk,
       cpuSettings: (vm, metadata) => vmSettings(current, vm, metadata),
       reloadConfig: async () => {
         current = loadConfig({ env: process.env, args });

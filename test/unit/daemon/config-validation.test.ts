@@ -41,6 +41,7 @@ describe('config validation', () => {
         governor: false,
         irqAffinity: false,
         housekeepingCpus: '',
+        resetRisk: 'warn',
       },
       vms: {},
     });
@@ -66,6 +67,7 @@ describe('config validation', () => {
     ['a timeout over an hour', { timeouts: { displayManagerStopMs: 3_600_001 } }, `${FILE}: timeouts.displayManagerStopMs must be at most 3600000 (one hour), got 3600001`],
     ['a negative number of resets', { giveBack: { resets: -1 } }, `${FILE}: giveBack.resets must be a whole number from 0 to 5, got -1`],
     ['too many resets', { giveBack: { resets: 6 } }, `${FILE}: giveBack.resets must be a whole number from 0 to 5, got 6`],
+    ['an unknown reset policy', { defaults: { resetRisk: 'ignore' } }, `${FILE}: defaults.resetRisk must be one of "warn", "refuse", got "ignore"`],
     ['a relative root', { host: { root: 'sim' } }, `${FILE}: host.root must be an absolute path, got "sim"`],
     ['a null state dir', { state: { dir: null } }, `${FILE}: state.dir must be an absolute path, got null`],
     ['a bus that is no D-Bus address', { bus: { address: '/run/dbus/system_bus_socket' } }, `${FILE}: bus.address must be empty (the system bus) or a D-Bus address such as "unix:path=/run/dbus/system_bus_socket", got "/run/dbus/system_bus_socket"`],

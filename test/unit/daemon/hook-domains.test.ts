@@ -9,7 +9,7 @@ const configOf = (raw: object): ReturnType<typeof validateConfigObject> => valid
 /** Per-VM keys that ask for work on a VM's CPUs, which a VM without a GPU can ask for. */
 const CPU_WORK = { isolateCpus: true, pin: 'auto', governor: true, irqAffinity: true } as const;
 /** Per-VM keys that only shape work on a GPU or on CPUs asked for by another key. */
-const NO_WORK_ALONE = { housekeepingCpus: '0', displayManagerUnit: 'gdm.service', endSessions: true, unloadModules: true, holders: 'terminate' } as const;
+const NO_WORK_ALONE = { housekeepingCpus: '0', displayManagerUnit: 'gdm.service', endSessions: true, unloadModules: true, holders: 'terminate', resetRisk: 'refuse' } as const;
 
 describe('hook-domains: which domains the hook forwards though their XML names nothing of ours', () => {
   it('every per-VM key is classified here: a new one must be decided on', () => {
