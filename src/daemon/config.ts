@@ -19,6 +19,7 @@ import {
   type Setting,
   type VmSettings,
 } from './config-schema';
+import { domainNameProblem, showDomainName } from '../libvirt/domain-name';
 
 export interface ConfigProblem {
   /** Where the value came from: the file's path, an environment variable, a flag or a domain's metadata. */
@@ -276,8 +277,9 @@ function validateVms(rawVms: unknown, source: string, problems: ConfigProblem[])
   const vms: [string, Partial<VmSettings>][] = [];
   for (const [name, section] of Object.entries(rawVms)) {
     const key = `vms.${name}`;
-    if (!/^[^/\0]{1,200}$/.test(name)) {
-      problems.push({ source, key, sentence: `${source}: ${key} is not a libvirt domain name (1 to 200 characters, no "/")` });
+    const nameProblem = domainNameProblem(name);
+    if (nameProblem) {
+      problems.push({ source, key, sentence: `${source}: the section vms.${showDomainName(name)} ${nameProblem}: key each section by the domain's name as virsh shows it` });
     } else if (!isPlainObject(section)) {
       problems.push({ source, key, sentence: `${source}: ${key} must be an object of per-VM settings, got ${show(section)}` });
     } else {

@@ -12,7 +12,7 @@ import { createNotifier } from './sd-notify';
 import { startDaemon, type DaemonHost, type RunningDaemon } from './daemon';
 import { SysfsHostIO } from '../host/host-io';
 import { hostProcessAccess } from '../cpu/process-access';
-import { LOG_CONTROL_PATH, LogControlInterface } from '../dbus/log-control';
+import { exportLogControl } from '../dbus/log-control';
 import { engineTimeouts } from './engine-timeouts';
 import { runningDomainCheck } from '../libvirt/running-domains';
 import { hookDomainsPublisher } from './hook-domains';
@@ -102,7 +102,7 @@ export async function runDaemon(argv: string[], openHost: (root: string) => Daem
     log.fatal({ event: 'start-failed', err: (e as Error).message }, `gpu-hookd could not start: ${(e as Error).message}`);
     return 1;
   }
-  daemon.bus.bus.export(LOG_CONTROL_PATH, new LogControlInterface(log));
+  exportLogControl(daemon.bus.bus, daemon.bus.access, log);
 
   function applyConfig(next: ResolvedConfig): Promise<void> {
     setLogLevel(log, next.log.level);

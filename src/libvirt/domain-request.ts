@@ -5,12 +5,12 @@
 import { XMLValidator } from 'fast-xml-parser';
 import { attr, libvirtXmlParser, type XmlNode } from './xml-node';
 import { pciAddressFromParts, parsePciAddress } from '../host/pci-address';
+import { domainNameAdvice, domainNameProblem, showDomainName } from './domain-name';
 
 /** Our namespace in <metadata>. */
 export const METADATA_NS = 'https://gpuhookd.org/xmlns/vm/1';
 /** Real domain XMLs are a few kB to tens of kB; anything near this is hostile or broken. */
 export const MAX_DOMAIN_XML_BYTES = 1024 * 1024;
-const DOMAIN_NAME = /^[^/\0]{1,200}$/;
 
 export interface PciHostdev {
   address: string;
@@ -46,9 +46,9 @@ export class DomainXmlError extends Error {
 }
 
 export function validateDomainName(name: string): string {
-  if (typeof name !== 'string' || !DOMAIN_NAME.test(name)) {
-    throw new DomainXmlError('the domain name is empty or not a libvirt domain name: pass the name virsh shows');
-  }
+  if (typeof name !== 'string') throw new DomainXmlError('the domain name is not a string: pass the name virsh shows');
+  const problem = domainNameProblem(name);
+  if (problem) throw new DomainXmlError(`the domain name ${name === '' ? '' : `${showDomainName(name)} `}${problem}: ${domainNameAdvice(name)}`);
   return name;
 }
 
@@ -60,6 +60,21 @@ const parser = libvirtXmlParser({
   isArray: (tag) => ['hostdev', 'vcpupin', 'iothreadpin'].includes(tag),
 });
 
+// XML 1.0 allows no C0 control but tab, newline and carriage return (a NUL least of all).
+// eslint-disable-next-line no-control-regex
+const XML_FORBIDDEN_CONTROL = /[\x00-\x08\x0b\x0c\x0e-\x1f]/;
+const MALFORMED_ADVICE = 'fix it there, or take the XML libvirt keeps for the domain (virsh dumpxml)';
+
+function lineAndColumn(text: string, index: number): { line: number; col: number } {
+  const before = text.slice(0, index);
+  const line = before.split('\n').length;
+  return { line, col: index - before.lastIndexOf('\n') };
+}
+
+function place(at: { line: number; col: number }): string {
+  return `line ${at.line}, column ${at.col}`;
+}
+
 export function readDomainRequest(xml: string, expectedName?: string): DomainRequest {
   if (typeof xml !== 'string' || xml.trim() === '') {
     throw new DomainXmlError('the domain XML is empty: libvirt passes it on the hook\'s stdin');
@@ -70,9 +85,15 @@ export function readDomainRequest(xml: string, expectedName?: string): DomainReq
   if (/<!DOCTYPE|<!ENTITY/i.test(xml)) {
     throw new DomainXmlError('the domain XML contains a DOCTYPE or entity declaration, which libvirt never writes: refusing it');
   }
+  const control = XML_FORBIDDEN_CONTROL.exec(xml);
+  if (control) {
+    const code = control[0].charCodeAt(0).toString(16).toUpperCase().padStart(4, '0');
+    throw new DomainXmlError(`the domain XML holds a control character (U+${code}) at ${place(lineAndColumn(xml, control.index))}, which XML does not allow: ${MALFORMED_ADVICE}`);
+  }
   const valid = XMLValidator.validate(xml);
   if (valid !== true) {
-    throw new DomainXmlError(`the domain XML is malformed (line ${valid.err.line}: ${valid.err.msg})`);
+    // The validator's own words name its internals; where it stopped is what a user can act on.
+    throw new DomainXmlError(`the domain XML is not well-formed at ${place(valid.err)}: ${MALFORMED_ADVICE}`);
   }
   let doc: XmlNode;
   try {
@@ -87,7 +108,7 @@ export function readDomainRequest(xml: string, expectedName?: string): DomainReq
   const name = text(domain.name);
   validateDomainName(name);
   if (expectedName !== undefined && expectedName !== name) {
-    throw new DomainXmlError(`the domain XML is for "${name}" but the call names "${expectedName}"`);
+    throw new DomainXmlError(`the domain XML is for ${showDomainName(name)} but the call names ${showDomainName(expectedName)}`);
   }
   const devices = (domain.devices ?? {}) as XmlNode;
   const meta = readMetadata(domain.metadata);

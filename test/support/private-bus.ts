@@ -38,6 +38,8 @@ export interface PrivateBus {
    * cannot parse without failing the reload, so the XML is checked for well-formedness first.
    */
   addPolicy(fileName: string, xml: string): Promise<void>;
+  /** Removes a file addPolicy wrote, then ReloadConfig. */
+  removePolicy(fileName: string): Promise<void>;
   /** Makes dbus-daemon re-read its configuration; resolves once it has (or fails naming the error). */
   reload(): Promise<void>;
   /** A dbus-next connection as this process's user (root in the e2e tests); disconnect it when done. */
@@ -172,6 +174,12 @@ class RunningBus implements PrivateBus {
     }
     assertWellFormed(xml, fileName);
     fs.writeFileSync(path.join(this.policyDir, fileName), xml, { mode: 0o644 });
+    await this.reload();
+  }
+
+  async removePolicy(fileName: string): Promise<void> {
+    if (path.basename(fileName) !== fileName) throw new Error(`policy file name ${JSON.stringify(fileName)} must be a plain file name`);
+    fs.rmSync(path.join(this.policyDir, fileName));
     await this.reload();
   }
 

@@ -5,11 +5,13 @@
 import assert from 'node:assert/strict';
 import { BUS_NAME, GPU_IFACE, MANAGER_IFACE, MANAGER_PATH, gpuObjectPath } from '../../../src/dbus/contract';
 import type { CommandResult } from '../../support/processes';
-import { ensureTestUsers, runAsUser, type UnixUser } from '../../support/test-users';
-import { DaemonUnderTest, HOOKCTL_ENTRY, printDaemonLogOnFailure } from './daemon-under-test';
+import { UNPRIVILEGED_USER, ensureTestUsers, runAsUser, type UnixUser } from '../../support/test-users';
+import { DaemonUnderTest, printDaemonLogOnFailure, programForTestUsers } from './daemon-under-test';
 
 const RTX = '0000:01:00.0';
 const RTX_PATH = gpuObjectPath(RTX);
+const LOG_CONTROL = '/org/freedesktop/LogControl1';
+const LOG_CONTROL_IFACE = 'org.freedesktop.LogControl1';
 
 describe('gpu-hookd access control (shipped D-Bus policy, real second users)', function () {
   this.timeout(30_000);
@@ -32,7 +34,7 @@ describe('gpu-hookd access control (shipped D-Bus policy, real second users)', f
   }
 
   function hookctl(user: UnixUser, ...args: string[]): Promise<CommandResult> {
-    return runAsUser(user, process.execPath, [HOOKCTL_ENTRY, ...args, '--bus', dut.bus.address]);
+    return runAsUser(user, process.execPath, [programForTestUsers().hookctl, ...args, '--bus', dut.bus.address]);
   }
 
   const transitionsLogged = (): number => dut.logEvents().filter((e) => e.transition !== undefined).length;
@@ -71,11 +73,11 @@ describe('gpu-hookd access control (shipped D-Bus policy, real second users)', f
     });
 
     it('cannot change the log level, nor own the name org.gpuhookd1', async () => {
-      const set = await send(unprivileged, '/org/freedesktop/LogControl1', 'org.freedesktop.DBus.Properties.Set', 'string:org.freedesktop.LogControl1', 'string:LogLevel', 'variant:string:debug');
+      const set = await send(unprivileged, LOG_CONTROL, 'org.freedesktop.DBus.Properties.Set', `string:${LOG_CONTROL_IFACE}`, 'string:LogLevel', 'variant:string:debug');
       assert.match(set.stderr, /AccessDenied/);
       const own = await runAsUser(unprivileged, process.execPath, [
         '-e',
-        `const dbus = require(${JSON.stringify(require.resolve('dbus-next'))});
+        `const dbus = require(${JSON.stringify(programForTestUsers().module('dbus-next'))});
          const bus = dbus.sessionBus({ busAddress: process.argv[1] });
          bus.requestName(${JSON.stringify(BUS_NAME)}, 0).then((r) => { console.log('granted ' + r); process.exit(0); }, (e) => { console.log(e.type); process.exit(1); });`,
         dut.bus.address,
@@ -108,6 +110,44 @@ describe('gpu-hookd access control (shipped D-Bus policy, real second users)', f
     it('may call the hook\'s methods too (the group is meant for people who run VMs)', async () => {
       const release = await send(member, MANAGER_PATH, `${MANAGER_IFACE}.Release`, 'string:nothing-held', 'string:');
       assert.equal(release.code, 0, release.stderr);
+    });
+  });
+  describe('behind a bus policy that lets every Set through, the daemon\'s own check', () => {
+    const OPEN_POLICY = 'open-properties-set.conf';
+    before(async () => {
+      await dut.bus.addPolicy(
+        OPEN_POLICY,
+        `<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-BUS Bus Configuration 1.0//EN" "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
+<busconfig><policy user="${UNPRIVILEGED_USER}"><allow send_destination="${BUS_NAME}" send_interface="org.freedesktop.DBus.Properties" send_member="Set"/></policy></busconfig>`,
+      );
+    });
+    after(async () => {
+      await dut.bus.removePolicy(OPEN_POLICY);
+    });
+
+    const setLog = (user: UnixUser, property: string, value: string): Promise<CommandResult> =>
+      send(user, LOG_CONTROL, 'org.freedesktop.DBus.Properties.Set', `string:${LOG_CONTROL_IFACE}`, `string:${property}`, `variant:string:${value}`);
+
+    it('refuses an unprivileged user the log level and target with one sentence', async () => {
+      for (const [property, value] of [['LogLevel', 'debug'], ['LogTarget', 'console']]) {
+        const set = await setLog(unprivileged, property, value);
+        assert.notEqual(set.code, 0, property);
+        assert.equal(
+          set.stderr,
+          'Error org.gpuhookd1.Error.AccessDenied: changing the log level or target needs root or membership of group gpuhookd: run with sudo or add your user to gpuhookd (usermod -aG gpuhookd $USER, then log in again)\n',
+          property,
+        );
+      }
+      assert.deepEqual(await dut.properties(LOG_CONTROL, LOG_CONTROL_IFACE), { LogLevel: 'info', LogTarget: 'journal', SyslogIdentifier: 'gpu-hookd' });
+      assert.deepEqual(dut.logEvents().filter((e) => e.event === 'log-level'), []);
+    });
+
+    it('lets a member of gpuhookd change the log level', async () => {
+      const set = await setLog(member, 'LogLevel', 'debug');
+      assert.equal(set.code, 0, set.stderr);
+      assert.equal((await dut.properties(LOG_CONTROL, LOG_CONTROL_IFACE)).LogLevel, 'debug');
+      assert.equal((await setLog(member, 'LogLevel', 'info')).code, 0);
+      assert.equal((await dut.properties(LOG_CONTROL, LOG_CONTROL_IFACE)).LogLevel, 'info');
     });
   });
 });

@@ -245,7 +245,7 @@ describe('gpu-hookd D-Bus API (real daemon, real dbus-daemon, simulated seed hos
       { what: 'an empty VM name', member: 'Prepare', body: ['', vmXml('win10')], name: 'InvalidArgument', text: /domain name is empty/ },
       { what: 'an empty VM name at release', member: 'Release', body: ['', ''], name: 'InvalidArgument', text: /domain name is empty/ },
       { what: 'XML for another VM', member: 'Prepare', body: ['win10', vmXml('linux')], name: 'InvalidArgument', text: /for "linux" but the call names "win10"/ },
-      { what: 'malformed XML', member: 'Prepare', body: ['win10', '<domain><name>win10</name>'], name: 'InvalidArgument', text: /malformed/ },
+      { what: 'malformed XML', member: 'Prepare', body: ['win10', '<domain><name>win10</name>'], name: 'InvalidArgument', text: /^the domain XML is not well-formed at line 1, column 1: / },
       { what: 'a DOCTYPE', member: 'Prepare', body: ['win10', '<!DOCTYPE d [<!ENTITY x "y">]><domain><name>win10</name></domain>'], name: 'InvalidArgument', text: /DOCTYPE/ },
       { what: 'oversized XML', member: 'Prepare', body: ['win10', vmXml('win10') + ' '.repeat(1024 * 1024)], name: 'InvalidArgument', text: /larger than 1024 KiB/ },
     ];

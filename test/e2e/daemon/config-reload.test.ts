@@ -7,7 +7,7 @@ import * as dbus from 'dbus-next';
 import { BUS_NAME, GPU_IFACE, MANAGER_IFACE, MANAGER_PATH, gpuObjectPath } from '../../../src/dbus/contract';
 import { waitFor } from '../../support/processes';
 import { ensureTestUsers, runAsUser, type UnixUser } from '../../support/test-users';
-import { DaemonUnderTest, HOOKCTL_ENTRY, callError, printDaemonLogOnFailure, type LogEvent } from './daemon-under-test';
+import { DaemonUnderTest, callError, printDaemonLogOnFailure, programForTestUsers, type LogEvent } from './daemon-under-test';
 
 const RTX = '0000:01:00.0';
 const LOG_CONTROL = '/org/freedesktop/LogControl1';
@@ -80,7 +80,7 @@ describe('gpu-hookd config, edited while it runs', function () {
       // The bus policy still lets the member through; the daemon itself refuses.
       const send = await runAsUser(member, 'dbus-send', [`--bus=${dut.bus.address}`, '--print-reply', `--dest=${BUS_NAME}`, MANAGER_PATH, `${MANAGER_IFACE}.Detach`, `string:${RTX}`]);
       assert.match(send.stderr, /^Error org\.gpuhookd1\.Error\.AccessDenied: Detach needs root or membership of group gpuhookd-test/);
-      const cli = await runAsUser(member, process.execPath, [HOOKCTL_ENTRY, 'detach', RTX, '--bus', dut.bus.address]);
+      const cli = await runAsUser(member, process.execPath, [programForTestUsers().hookctl, 'detach', RTX, '--bus', dut.bus.address]);
       assert.equal(cli.code, 1);
       assert.match(cli.stderr, /^gpu-hookctl detach: permission denied: Detach needs root or membership of group gpuhookd-test: .*usermod -aG gpuhookd-test/);
       assert.equal((await dut.properties(gpuObjectPath(RTX), GPU_IFACE)).Mode, 'host');
@@ -88,7 +88,7 @@ describe('gpu-hookd config, edited while it runs', function () {
 
     it('naming gpuhookd again gives it back', async () => {
       await edit({ log: { level: 'debug' }, access: { group: 'gpuhookd' } }, 'config-reloaded');
-      const cli = await runAsUser(member, process.execPath, [HOOKCTL_ENTRY, 'detach', RTX, '--bus', dut.bus.address]);
+      const cli = await runAsUser(member, process.execPath, [programForTestUsers().hookctl, 'detach', RTX, '--bus', dut.bus.address]);
       assert.equal(cli.code, 0, cli.stderr);
       await dut.call('Attach', 's', [RTX]);
     });

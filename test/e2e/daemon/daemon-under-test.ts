@@ -18,6 +18,7 @@ import { snapshotHost, type HostSnapshot } from '../../../src/sim/snapshot';
 import { startPrivateSystemBus, type PrivateBus } from '../../support/private-bus';
 import { startSimulatedDesktop, type DesktopOptions, type SimulatedDesktop } from '../../../src/sim/desktop/simulated-desktop';
 import { isRunning, readFileOrUndefined, signalPid, spawnTracked, waitFor } from '../../support/processes';
+import { programForUsers } from '../../support/test-users';
 
 const CHECKOUT = path.resolve(__dirname, '../../../..');
 /** GPU_HOOKD_INSTALLED=1: the files the package installed, not this checkout's (test/e2e/packaging
@@ -42,6 +43,13 @@ export function simulatedDaemonEntry(): string {
   for (const shared of ['node_modules', 'build']) fs.symlinkSync(path.join(PROGRAM, shared), path.join(program, shared));
   fs.copyFileSync(path.join(PROGRAM, 'package.json'), path.join(program, 'package.json'));
   return (daemonEntry = path.join(program, 'dist/src/sim/daemon-main.js'));
+}
+
+/** gpu-hookctl and our Node modules as a second user runs them (see programForUsers): what the package
+ *  installed is readable by everyone, this checkout may not be (a home directory only its owner enters). */
+export function programForTestUsers(): { hookctl: string; module(name: string): string } {
+  const copy = programForUsers(CHECKOUT);
+  return { hookctl: INSTALLED ? HOOKCTL_ENTRY : copy.hookctl, module: copy.module };
 }
 export const SHIPPED_POLICY = INSTALLED ? '/usr/share/dbus-1/system.d/org.gpuhookd1.conf' : path.join(CHECKOUT, 'systemd/org.gpuhookd1.conf');
 

@@ -189,7 +189,10 @@ describe('the libvirt hook script, run as libvirtd runs it', function () {
       "<domain type='qemu'><name>&c;</name><devices><hostdev mode='subsystem' type='pci' managed='no'><source><address domain='0x0000' bus='0x01' slot='0x00' function='0x0'/></source></hostdev></devices></domain>";
     const hostdevLine = "<hostdev mode='subsystem' type='pci' managed='no'>";
     const cases: [string, string, string, RegExp][] = [
-      ['malformed XML', 'bad', `<domain type='qemu'><name>bad</name><devices>${hostdevLine}<source><address domain='0x0000' bus='0x01' slot='0x00' function='0x0'/></source></devices></domain>`, /^gpu-hookd: the domain XML is malformed \(line \d+: .*\)$/],
+      ['malformed XML', 'bad', `<domain type='qemu'><name>bad</name><devices>${hostdevLine}<source><address domain='0x0000' bus='0x01' slot='0x00' function='0x0'/></source></devices></domain>`, /^gpu-hookd: the domain XML is not well-formed at line 1, column 177: fix it there, or take the XML libvirt keeps for the domain \(virsh dumpxml\)$/],
+      // bash drops a NUL from a command substitution without a word: "n\0ul" would be read as nul's XML and move its GPU.
+      ['a NUL byte in the name', 'nul', withHostdev('nul', RTX).replace('<name>nul</name>', '<name>n\0ul</name>'), /^gpu-hookd: the domain XML of nul holds a NUL byte or another control character that XML does not allow, so gpu-hookd cannot tell what it asks for: pass the XML libvirt keeps for the domain \(virsh dumpxml\)$/],
+      ['a NUL byte in a hostdev address', 'nul2', withHostdev('nul2', RTX).replace("bus='0x01'", "bus='0x0\u00001'"), /^gpu-hookd: the domain XML of nul2 holds a NUL byte/],
       ['an entity bomb', 'bomb', bomb, /^gpu-hookd: the domain XML contains a DOCTYPE or entity declaration, which libvirt never writes: refusing it$/],
       ['a hostdev address that is not a PCI address', 'notpci', buildTestDomainXml({ name: 'notpci' }).replace('</devices>', `${hostdevLine}<source><address domain='0x0000' bus='../..' slot='0x00' function='0x0'/></source></hostdev></devices>`), /^gpu-hookd: a <hostdev type="pci"> of the domain names "0x0000:\.\.\/\.\.:0x00\.0x0", which is not a PCI address/],
       ['a huge XML for a GPU domain', 'huge', withHostdev('huge', RTX).replace('<devices>', `<description>${'x'.repeat(200_000)}</description>\n<devices>`), /^gpu-hookd: the domain XML of huge is larger than 127 KiB, more than the hook can hand to gpu-hookd: shorten its <description> or <metadata>$/],
@@ -209,9 +212,49 @@ describe('the libvirt hook script, run as libvirtd runs it', function () {
     });
   });
 
+  describe('a domain name with a control character', () => {
+    // printf %q's spelling of each name in the hook's sentence.
+    const names: [string, string][] = [['tab\tvm', "$'tab\\tvm'"], ['nl\nvm', "$'nl\\nvm'"], ['esc\u001bvm', "$'esc\\Evm'"], ['del\u007fvm', "$'del\\177vm'"]];
+    for (const [name, shown] of names) {
+      it(`${JSON.stringify(name)}: the hook refuses it in one line without calling the daemon; reconnect and a VM asking nothing pass`, async () => {
+        const before = host.snapshot();
+        for (const op of [['prepare', 'begin'], ['started', 'begin'], ['release', 'end']]) {
+          const { result, calls } = await hookCalls([name, ...op, '-'], withGpuMetadata('ctl-vm'));
+          assertOneLineFailure(result, new RegExp(`^gpu-hookd: the domain name ${shown.replace(/[$\\]/g, '\\$&')} holds a control character, which gpu-hookd does not accept: rename the domain to a name without it \\(virsh domrename\\)$`));
+          assert.deepEqual(calls, [], op[0]);
+        }
+        const reconnect = await hookCalls([name, 'reconnect', 'begin', '-'], withGpuMetadata('ctl-vm'));
+        assert.deepEqual([reconnect.result, reconnect.calls], [{ code: 0, stdout: '', stderr: '' }, []], 'a failing reconnect hook would kill the running VM');
+        const plain = await hookCalls([name, 'prepare', 'begin', '-'], PLAIN);
+        assert.deepEqual([plain.result, plain.calls], [{ code: 0, stdout: '', stderr: '' }, []], 'a VM that asks nothing of gpu-hookd');
+        assert.deepEqual(host.snapshot(), before);
+      });
+    }
+
+    it('a NUL byte in the XML refuses even a VM that seems to ask nothing, but never fails a reconnect', async () => {
+      const xml = PLAIN.replace('<name>plain</name>', '<name>pl\0ain</name>');
+      assertOneLineFailure(await host.runHook(['plain', 'prepare', 'begin', '-'], xml), /^gpu-hookd: the domain XML of plain holds a NUL byte/);
+      assert.deepEqual(await host.runHook(['plain', 'reconnect', 'begin', '-'], xml), { code: 0, stdout: '', stderr: '' });
+    });
+
+    it('the bus API refuses it too, escaped, in one sentence (InvalidArgument), host unchanged', async () => {
+      const before = host.snapshot();
+      for (const member of ['Prepare', 'Started', 'Release', 'Reconnect']) {
+        const err = await host.callManager(member, 'tab\tvm', withGpuMetadata('ctl-vm')).then(
+          () => assert.fail(`${member} accepted it`),
+          (e: unknown) => e as { type: string; text: string },
+        );
+        assert.equal(err.type, 'org.gpuhookd1.Error.InvalidArgument', member);
+        assert.equal(err.text, 'the domain name "tab\\tvm" holds a control character (U+0009), which gpu-hookd does not accept: rename the domain to a name without it (virsh domrename)', member);
+      }
+      assert.deepEqual(host.snapshot(), before);
+    });
+  });
+
   describe('hostile XML straight to the daemon over the bus', () => {
     const cases: [string, string, RegExp][] = [
-      ['malformed XML', "<domain><name>vm</name><devices><hostdev type='pci'></devices></domain>", /^the domain XML is malformed/],
+      ['malformed XML', "<domain><name>vm</name><devices><hostdev type='pci'></devices></domain>", /^the domain XML is not well-formed at line 1, column 53: fix it there/],
+      ['a control character XML does not allow', '<domain><name>vm</name><description>\u0007</description></domain>', /^the domain XML holds a control character \(U\+0007\) at line 1, column 37, which XML does not allow: /],
       ['an entity bomb', "<!DOCTYPE d [<!ENTITY a 'a'>]><domain><name>vm</name></domain>", /DOCTYPE or entity declaration/],
       ['more than 1 MiB', `<domain><name>vm</name><description>${'x'.repeat(1_100_000)}</description></domain>`, /larger than 1024 KiB: refusing it$/],
       ['a hostdev address that is not a PCI address', "<domain><name>vm</name><devices><hostdev mode='subsystem' type='pci'><source><address domain='0' bus='0x100' slot='0' function='0'/></source></hostdev></devices></domain>", /which is not a PCI address/],

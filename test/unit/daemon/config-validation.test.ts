@@ -131,7 +131,16 @@ describe('config validation', () => {
     it('refuses a section that is not an object, a map that is not one, and a name libvirt cannot have', () => {
       assert.equal(problemOf({ vms: { win10: true } }), `${FILE}: vms.win10 must be an object of per-VM settings, got true`);
       assert.equal(problemOf({ vms: ['win10'] }), `${FILE}: vms must be an object of per-VM sections keyed by domain name, got an array`);
-      assert.equal(problemOf({ vms: { 'a/b': {} } }), `${FILE}: vms.a/b is not a libvirt domain name (1 to 200 characters, no "/")`);
+      assert.equal(problemOf({ vms: { 'a/b': {} } }), `${FILE}: the section vms."a/b" holds a "/", which libvirt does not allow: key each section by the domain's name as virsh shows it`);
+    });
+
+    it('refuses a section named with a control character, shown escaped, as every place a domain name enters does', () => {
+      for (const [name, shown, code] of [['win\t10', '"win\\t10"', '0009'], ['win\n10', '"win\\n10"', '000A'], ['win\x7f', '"win\\u007f"', '007F'], ['\x00', '"\\u0000"', '0000']]) {
+        assert.equal(
+          problemOf({ vms: { [name]: {} } }),
+          `${FILE}: the section vms.${shown} holds a control character (U+${code}), which gpu-hookd does not accept: key each section by the domain's name as virsh shows it`,
+        );
+      }
     });
   });
 });

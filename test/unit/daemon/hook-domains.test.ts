@@ -58,7 +58,7 @@ describe('hook-domains: which domains the hook forwards though their XML names n
   });
 
   it('leaves out a name with a newline (libvirt refuses it), which would read as two names', () => {
-    const config = configOf({ vms: { 'evil\nwin10': { pin: 'auto' } } });
-    assert.deepEqual(hookDomains(config, ['also\n*']), { every: false, names: [] });
+    // config.json refuses such a section (config-validation.test.ts); a name on record is left out here.
+    assert.deepEqual(hookDomains(configOf({}), ['also\n*']), { every: false, names: [] });
   });
 });

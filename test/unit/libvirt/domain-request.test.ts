@@ -2,7 +2,7 @@
 // with one sentence each.
 
 import assert from 'node:assert/strict';
-import { DomainXmlError, MAX_DOMAIN_XML_BYTES, readDomainRequest } from '../../../src/libvirt/domain-request';
+import { DomainXmlError, MAX_DOMAIN_XML_BYTES, readDomainRequest, validateDomainName } from '../../../src/libvirt/domain-request';
 import { PREPARE_FULL, PREPARE_MANAGED_NO, RELEASE_MANAGED_YES, STARTED_METADATA_GPU } from './libvirt-xml';
 
 function domainXml(name: string, devices: string, extra = ''): string {
@@ -121,8 +121,19 @@ describe('readDomainRequest on hostile XML', () => {
     assert.match(refusal(xxe), /DOCTYPE or entity declaration/);
   });
 
-  it('refuses malformed XML naming the line', () => {
-    assert.match(refusal("<domain type='qemu'>\n  <name>vm</name>\n  <devices>\n</domain>\n"), /the domain XML is malformed \(line \d+: /);
+  it('refuses malformed XML naming the line and column, not the parser\'s words', () => {
+    const advice = 'fix it there, or take the XML libvirt keeps for the domain (virsh dumpxml)';
+    assert.equal(refusal("<domain type='qemu'>\n  <name>vm</name>\n  <devices>\n</domain>\n"), `the domain XML is not well-formed at line 4, column 1: ${advice}`);
+    assert.equal(refusal("<domain type='qemu'>\n  <name a=b>vm</name>\n</domain>"), `the domain XML is not well-formed at line 2, column 9: ${advice}`);
+    assert.equal(refusal("<domain>\n<name>vm</name>\n  <devices><hostdev type='pci'></devices>\n</domain>"), `the domain XML is not well-formed at line 3, column 32: ${advice}`);
+  });
+
+  it('refuses a control character that XML does not allow (NUL among them), naming where it is', () => {
+    const advice = 'fix it there, or take the XML libvirt keeps for the domain (virsh dumpxml)';
+    assert.equal(refusal(domainXml('v\u0000m', '')), `the domain XML holds a control character (U+0000) at line 2, column 10, which XML does not allow: ${advice}`);
+    assert.equal(refusal(domainXml('vm', '  <!-- \u001b[2J -->')), `the domain XML holds a control character (U+001B) at line 4, column 8, which XML does not allow: ${advice}`);
+    // Tab, newline and carriage return are XML's own whitespace.
+    assert.equal(readDomainRequest(domainXml('vm', '\t<!-- \r -->'), 'vm').name, 'vm');
   });
 
   it('refuses nesting deeper than the parser allows with a sentence, not a parser exception', () => {
@@ -159,6 +170,15 @@ describe('readDomainRequest on hostile XML', () => {
   });
 
   it('refuses a domain name that libvirt would never pass', () => {
-    assert.match(refusal(domainXml('a/b', ''), 'a/b'), /not a libvirt domain name/);
+    assert.equal(refusal(domainXml('a/b', ''), 'a/b'), 'the domain name "a/b" holds a "/", which libvirt does not allow: pass the name virsh shows');
+  });
+
+  it('refuses a domain name with a control character, shown escaped, whether the call or the XML holds it', () => {
+    for (const [name, shown, code] of [['win\t10', '"win\\t10"', '0009'], ['win\n10', '"win\\n10"', '000A'], ['a\u0001', '"a\\u0001"', '0001'], ['del\u007f', '"del\\u007f"', '007F']]) {
+      const sentence = `the domain name ${shown} holds a control character (U+${code}), which gpu-hookd does not accept: rename the domain to a name without it (virsh domrename)`;
+      assert.throws(() => validateDomainName(name), (e: unknown) => e instanceof DomainXmlError && e.message === sentence);
+    }
+    assert.equal(refusal(domainXml('win\t10', ''), 'win\t10'), 'the domain name "win\\t10" holds a control character (U+0009), which gpu-hookd does not accept: rename the domain to a name without it (virsh domrename)');
+    assert.equal(refusal(domainXml('win&#9;10', ''), 'win\t10'), 'the domain XML is for "win&#9;10" but the call names "win\\t10"');
   });
 });
