@@ -111,6 +111,7 @@ export class DaemonClient {
         functions: p.Functions as string[],
         drivers: p.Drivers as Record<string, string>,
         hostDrivers: p.HostDrivers as Record<string, string>,
+        leftovers: p.Leftovers as Record<string, string>,
         mode: p.Mode as GpuMode,
         owner: p.Owner as string,
         lastError: p.LastError as string,

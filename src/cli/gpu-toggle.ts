@@ -66,7 +66,7 @@ async function runToggle(kind: ToggleKind, args: string[], ctx: CliContext): Pro
 async function finalLine(client: DaemonClient, gpuPath: string | undefined, address: string, steps: number, totalMs: number): Promise<string> {
   const props = gpuPath ? await client.getAll(gpuPath, GPU_IFACE) : undefined;
   const mode = props ? String(props.Mode) : 'unknown';
-  const where = `${props ? String(props.Address) : address} is ${mode === 'vfio' ? 'on vfio-pci' : mode === 'host' ? 'on its host drivers' : `in mode ${mode}`}`;
+  const where = `${props ? String(props.Address) : address} is ${mode === 'vfio' ? 'on vfio-pci' : mode === 'host' ? 'on its host drivers' : mode === 'mixed' ? 'partly on vfio-pci (gpu-hookctl status says which functions and why)' : `in mode ${mode}`}`;
   const done = steps === 0 ? 'nothing to do' : `${steps} step${steps === 1 ? '' : 's'} in ${formatMs(totalMs)}`;
   return `${where} (${done})\n`;
 }

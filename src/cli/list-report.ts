@@ -6,15 +6,22 @@ import type { HostIO } from '../host/host-io';
 import { groupReadiness, sysfsReadiness, type GroupReadiness } from '../host/kernel-viability';
 import type { Gpu, PciDevice, Viability } from '../host/pci-device';
 import { preflightProblems, readPreflightFacts, type PreflightFacts } from '../host/preflight';
-import { gpuCardAddresses, gpuViability } from '../host/viability';
+import { describeUses, functionUses } from '../host/function-uses';
+import { describeBinding, isLeftover } from '../host/leftovers';
+import { gpuCardAddresses, gpuViability, type UsesOf } from '../host/viability';
 import { describeResetRisk, readGpuResets, resetRisk, type GpuResets } from '../host/gpu-resets';
 
 /** display: the GPU itself; function: another function of its card (moves with it); bridge: stays on
- *  the host; shared: another device in the group (must already be on vfio-pci or unbound). */
+ *  the host; shared: another device in the group or slot, not of the card (moves only when a domain
+ *  names it; on a host driver it makes the group not viable). */
 export type MemberRole = 'display' | 'function' | 'bridge' | 'shared';
 
 export interface GroupMember extends PciDevice {
   role: MemberRole;
+  /** What the host uses it for: "interface enp2s0", "disk nvme0n1", or "". */
+  uses: string;
+  /** How it stands when it is not on a host driver and gpu-hookd did not put it there, or "" (host/leftovers.ts). */
+  leftover: string;
 }
 
 export interface GpuListing {
@@ -56,12 +63,12 @@ export function buildListReport(io: HostIO, options: DiscoveryOptions = {}): Lis
     root: io.root,
     preflight,
     problems: preflightProblems(preflight),
-    gpus: inventory.gpus.map((gpu) => gpuListing(gpu, readGpuResets(io, gpu), groupReadiness(io, gpu.group))),
+    gpus: inventory.gpus.map((gpu) => gpuListing(gpu, readGpuResets(io, gpu), groupReadiness(io, gpu.group), (a) => describeUses(functionUses(io, a)))),
     gpusWithoutGroup: inventory.gpusWithoutGroup,
   };
 }
 
-export function gpuListing(gpu: Gpu, resets: GpuResets, readiness: GroupReadiness = sysfsReadiness(gpu.group)): GpuListing {
+export function gpuListing(gpu: Gpu, resets: GpuResets, readiness: GroupReadiness = sysfsReadiness(gpu.group), usesOf: UsesOf = () => ''): GpuListing {
   const card = new Set(gpuCardAddresses(gpu));
   const role = (m: PciDevice): MemberRole => {
     if (m.address === gpu.address) return 'display';
@@ -70,7 +77,7 @@ export function gpuListing(gpu: Gpu, resets: GpuResets, readiness: GroupReadines
   };
   const order: MemberRole[] = ['display', 'function', 'shared', 'bridge'];
   const members = gpu.group.members
-    .map((m) => ({ ...m, role: role(m) }))
+    .map((m) => ({ ...m, role: role(m), uses: m.isBridge ? '' : usesOf(m.address), leftover: card.has(m.address) && isLeftover(m) ? describeBinding(m) : '' }))
     .sort((a, b) => order.indexOf(a.role) - order.indexOf(b.role) || a.address.localeCompare(b.address));
   return {
     address: gpu.address,
@@ -79,7 +86,7 @@ export function gpuListing(gpu: Gpu, resets: GpuResets, readiness: GroupReadines
     iommuGroup: gpu.group.id,
     functions: gpu.functions.map((f) => f.address),
     members,
-    viability: gpuViability(gpu),
+    viability: gpuViability(gpu, [], usesOf),
     readyNow: readiness.viability,
     readyNowFrom: readiness.source,
     inUse: readiness.inUse,

@@ -1,7 +1,7 @@
 // The readable form of `gpu-hookctl list`: a host summary, then one block per GPU with its IOMMU
 // group members in aligned columns, and a verdict a person can act on.
 
-import type { PciDevice } from '../host/pci-device';
+import { VFIO_DRIVER, type PciDevice } from '../host/pci-device';
 import type { PreflightFacts } from '../host/preflight';
 import { describeViability } from '../host/viability';
 import type { GpuListing, ListReport } from './list-report';
@@ -44,7 +44,7 @@ function vfioPciState(v: PreflightFacts['vfioPci']): string {
 const ROLE_TEXT: Record<GpuListing['members'][number]['role'], string> = {
   display: 'GPU',
   function: 'moves with GPU',
-  shared: 'shares group',
+  shared: 'not the card',
   bridge: 'bridge, stays',
 };
 
@@ -53,12 +53,19 @@ function gpuBlock(gpu: GpuListing): string[] {
   const verdict = gpu.viability.viable
     ? `IOMMU group ${gpu.iommuGroup}: viable, the GPU can be given to a VM`
     : `IOMMU group ${gpu.iommuGroup}: NOT viable: ${describeViability(gpu.viability)}; ` +
-      'give the VM that device too, or move the GPU to a slot with its own IOMMU group';
+      'give the VM that device too (a <hostdev> for it in the domain), or move the GPU to a slot with its own IOMMU group';
+  const onVfio = gpu.members.filter((m) => m.role !== 'bridge' && m.driver === VFIO_DRIVER);
   const now = gpu.inUse
     ? 'now: in use, a process (a running VM) holds the group open'
     : gpu.readyNow.viable
       ? 'now: on vfio-pci (or unbound), ready for a VM'
-      : 'now: on host drivers';
+      : onVfio.length > 0
+        ? `now: partly on vfio-pci (${onVfio.map((m) => m.address).join(', ')}), partly on host drivers`
+        : 'now: on host drivers';
+  const left = gpu.members.filter((m) => m.leftover !== '');
+  const leftovers = left.length === 0 ? [] : [
+    `  not on a host driver of its own: ${left.map((m) => `${m.address} ${m.leftover}`).join(', ')}; given back, each goes to the driver the kernel chooses`,
+  ];
   const resetOf = (address: string): string => {
     const r = gpu.resets.functions.find((f) => f.address === address);
     if (!r) return '-';
@@ -67,12 +74,12 @@ function gpuBlock(gpu: GpuListing): string[] {
   };
   const rows = [
     ['  FUNCTION', 'ID', 'DRIVER', 'OVERRIDE', 'RESET', 'ROLE', 'NAME'],
-    ...gpu.members.map((m) => ['  ' + m.address, ids(m), driverText(m), m.driverOverride ?? '-', resetOf(m.address), ROLE_TEXT[m.role], m.name]),
+    ...gpu.members.map((m) => ['  ' + m.address, ids(m), driverText(m), m.driverOverride ?? '-', resetOf(m.address), ROLE_TEXT[m.role], m.uses ? `${m.name} (${m.uses})` : m.name]),
   ];
   const reset: string[] = [];
   if (gpu.resets.slotResetBridge !== null) reset.push(`  reset: the card's bus can be reset through ${gpu.resets.slotResetBridge}`);
   if (gpu.resetRisk !== null) reset.push(`  reset: WARNING: ${gpu.resetRisk}`);
-  return [title, `  ${verdict}`, `  ${now}`, ...reset, ...columns(rows)];
+  return [title, `  ${verdict}`, `  ${now}`, ...leftovers, ...reset, ...columns(rows)];
 }
 
 function ids(d: PciDevice): string {

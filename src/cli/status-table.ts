@@ -17,7 +17,9 @@ export function renderStatusTable(s: DaemonStatus): string {
     ['ADDRESS', 'NAME', 'MODE', 'OWNER', 'DRIVERS', 'LAST ERROR'],
     ...s.gpus.map((g) => [g.address, g.name, g.mode, g.owner || '-', driversText(g), g.lastError || '-']),
   ];
-  return [...lines, '', ...columns(rows)].join('\n') + '\n';
+  const left = s.gpus.flatMap((g) => Object.entries(g.leftovers ?? {}).map(([f, how]) => `${f} (of ${g.address}): ${how}`));
+  const notes = left.length > 0 ? ['', 'Found off their host drivers by gpu-hookd (given back, each goes to the driver the kernel chooses):', ...left.map((l) => `  ${l}`)] : [];
+  return [...lines, '', ...columns(rows), ...notes].join('\n') + '\n';
 }
 
 /** The functions' drivers in function order; "4x vfio-pci" when they all share one. */

@@ -7,7 +7,9 @@
 import { EventEmitter } from 'node:events';
 import type { HostIO } from '../host/host-io';
 import { parsePciAddress } from '../host/pci-address';
+import { describeBinding } from '../host/leftovers';
 import { VFIO_DRIVER, type Gpu } from '../host/pci-device';
+import { moveTargets } from '../host/viability';
 import { listGpus, findGpuForAddress, type DiscoveryOptions } from '../host/gpu-inventory';
 import { readFunctionResets } from '../host/pci-reset';
 import { readGpuResets } from '../host/gpu-resets';
@@ -17,12 +19,13 @@ import { readDomainRequest, validateDomainName, type DomainRequest } from '../li
 import type { TransitionEngine, StepEvent } from '../engine/transition-engine';
 import type { HandoverSettings } from '../engine/handover-plan';
 import type { VmCpuManager } from '../cpu/vm-cpu-manager';
-import type { Claim } from '../engine/gpu-ledger';
+import type { Claim, GpuRecord } from '../engine/gpu-ledger';
 import { adoptOwnersFile } from './owners-file';
 import { ServiceError, toServiceError } from './service-error';
 import type { Logger } from 'pino';
 
-export type GpuMode = 'host' | 'vfio' | 'detaching' | 'attaching' | 'failed';
+/** mixed: some of the card's functions on vfio-pci, the others not (another tool's leftovers). */
+export type GpuMode = 'host' | 'vfio' | 'mixed' | 'detaching' | 'attaching' | 'failed';
 
 export interface GpuView {
   address: string;
@@ -31,6 +34,8 @@ export interface GpuView {
   functions: string[];
   drivers: Record<string, string>;
   hostDrivers: Record<string, string>;
+  /** Functions not on a host driver that gpu-hookd did not put there (host/leftovers.ts), and how each stands. */
+  leftovers: Record<string, string>;
   mode: GpuMode;
   owner: string;
   lastError: string;
@@ -132,12 +137,28 @@ export class GpuService extends EventEmitter<GpuServiceEvents> {
       functions: fresh.functions.map((f) => f.address),
       drivers: Object.fromEntries(fresh.functions.map((f) => [f.address, f.driver ?? ''])),
       hostDrivers: this.recordedHostDrivers(address),
+      leftovers: this.leftoversOf(fresh),
       mode: this.modeOf(fresh),
       owner: this.ledger.claimOf(address)?.vm ?? '',
       lastError: this.ledger.lastError(address),
       bootVga: fresh.bootVga,
       resetMethods: Object.fromEntries(fresh.functions.map((f) => [f.address, readFunctionResets(this.opts.io, f.address).methods])),
     };
+  }
+
+  /** With a record, the functions it found left by another tool; without, those the card shows now. */
+  private leftoversOf(gpu: Gpu): Record<string, string> {
+    let record: GpuRecord | undefined;
+    try {
+      record = this.ledger.load(gpu.address);
+    } catch {
+      return {};
+    }
+    if (record) {
+      return Object.fromEntries(record.functions.flatMap((f) => (f.leftover ? [[f.address, `${describeBinding(f.leftover)} before gpu-hookd moved it`]] : [])));
+    }
+    const left = moveTargets(gpu).filter((f) => f.driver === VFIO_DRIVER || f.driverOverride === VFIO_DRIVER);
+    return Object.fromEntries(left.map((f) => [f.address, `${describeBinding(f)}, not moved by gpu-hookd`]));
   }
 
   private recordedHostDrivers(address: string): Record<string, string> {
@@ -158,7 +179,9 @@ export class GpuService extends EventEmitter<GpuServiceEvents> {
     }
     return busy
       .map((v) => {
-        if (v.mode === 'vfio') return `${v.address} on vfio-pci${v.owner ? ` for ${v.owner}` : ' (detached by hand)'}`;
+        const left = Object.entries(v.leftovers).map(([f, how]) => `${f} ${how}`).join(', ');
+        if (v.mode === 'mixed') return `${v.address} not all on host drivers: ${left}`;
+        if (v.mode === 'vfio') return `${v.address} on vfio-pci${v.owner ? ` for ${v.owner}` : Object.keys(v.hostDrivers).length > 0 ? ' (detached by hand)' : ` (${left})`}`;
         if (v.mode === 'failed') return `${v.address} failed: ${v.lastError}`;
         return `${v.address} ${v.mode}${v.owner ? ` for ${v.owner}` : ''}`;
       })
@@ -196,7 +219,7 @@ export class GpuService extends EventEmitter<GpuServiceEvents> {
       // The VM's CPUs first: a domain whose CPUs this host cannot honour is refused before a GPU moves.
       await this.opts.cpus?.prepare(request);
       for (const address of wanted) {
-        await this.transition(address, 'detach', domain, handover);
+        await this.transition(address, 'detach', domain, handover, undefined, namedFunctions(request));
         moved.push(address);
       }
     } catch (e) {
@@ -307,13 +330,13 @@ export class GpuService extends EventEmitter<GpuServiceEvents> {
     }
   }
 
-  private async transition(address: string, kind: TransitionKind, owner: string, handover?: HandoverSettings, manual?: boolean): Promise<void> {
+  private async transition(address: string, kind: TransitionKind, owner: string, handover?: HandoverSettings, manual?: boolean, named?: string[]): Promise<void> {
     this.mustGet(address);
     const onStep = (e: StepEvent): void => {
       if (e.phase === 'do' && e.status === 'finished') this.emit('step-finished', address, e.description, e.ms ?? 0);
     };
     // The engine tells the ledger at once that the GPU is moving, and how it ended.
-    const run = kind === 'detach' ? this.opts.engine.detach(address, { owner, onStep, handover, manual }) : this.opts.engine.attach(address, { onStep });
+    const run = kind === 'detach' ? this.opts.engine.detach(address, { owner, onStep, handover, manual, named }) : this.opts.engine.attach(address, { onStep });
     this.emit('gpu-changed', address);
     this.emit('transition-started', address, kind, owner);
     try {
@@ -424,8 +447,18 @@ export class GpuService extends EventEmitter<GpuServiceEvents> {
   }
 }
 
+/** From the card's functions (the rest of the group moves only when a domain names it): all on
+ *  vfio-pci, some (another tool's leftovers), or none. */
 function modeFromKernel(gpu: Gpu): GpuMode {
-  return gpu.functions.length > 0 && gpu.functions.every((f) => f.driver === 'vfio-pci') ? 'vfio' : 'host';
+  const card = moveTargets(gpu);
+  const onVfio = card.filter((f) => f.driver === VFIO_DRIVER).length;
+  if (onVfio === 0) return 'host';
+  return onVfio === card.length ? 'vfio' : 'mixed';
+}
+
+/** The functions a domain names as its own: its PCI hostdevs and the GPUs of its metadata. */
+function namedFunctions(request: DomainRequest): string[] {
+  return [...request.hostdevs.map((h) => h.address), ...request.metadataGpus];
 }
 
 export type { Claim };

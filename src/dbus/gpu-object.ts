@@ -15,6 +15,7 @@ function toProps(v: GpuView): PropValues {
     Functions: v.functions,
     Drivers: v.drivers,
     HostDrivers: v.hostDrivers,
+    Leftovers: v.leftovers,
     Mode: v.mode,
     Owner: v.owner,
     LastError: v.lastError,
@@ -48,6 +49,7 @@ export class GpuInterface extends dbus.interface.Interface {
   get Functions(): unknown { return this.props.Functions; }
   get Drivers(): unknown { return this.props.Drivers; }
   get HostDrivers(): unknown { return this.props.HostDrivers; }
+  get Leftovers(): unknown { return this.props.Leftovers; }
   get Mode(): unknown { return this.props.Mode; }
   get Owner(): unknown { return this.props.Owner; }
   get LastError(): unknown { return this.props.LastError; }

@@ -3,13 +3,15 @@
 
 import { EngineError } from './engine-error';
 import type { FunctionNow } from './device-state';
-import type { FunctionHostState } from './host-state';
+import { VFIO_DRIVER } from '../host/pci-device';
+import { kernelChooses, type FunctionHostState } from './host-state';
 import type { StepSpec } from './step-spec';
 
 /**
  * Steps per function: restore (usually clear) driver_override -> unbind from vfio-pci -> load the
  * recorded driver's module when its driver is not registered -> drivers_probe, verified (with a
- * bounded wait) to land on the recorded driver. A function recorded unbound stays unbound.
+ * bounded wait) to land on the recorded driver. A function another tool had left on vfio-pci or
+ * unbound has no recorded driver: it goes to the one the kernel chooses, which the step names.
  *
  * Order: the GPU goes all the way back to its driver, the other functions (audio, USB, UCSI) leave
  * vfio-pci, then they are probed. The kernel links each of them to the GPU as its consumer
@@ -47,6 +49,14 @@ export function planAttach(
     const back = isGpu ? gpu : bind;
     if (now.driverOverride !== want.driverOverride) {
       leave.push({ kind: 'set-override', device: want.address, value: want.driverOverride, previous: now.driverOverride });
+    }
+    if (kernelChooses(want)) {
+      // Another tool's leftover: off vfio-pci, then the kernel's own match decides (a host driver
+      // that has it already keeps it).
+      if (now.driver !== null && now.driver !== VFIO_DRIVER) continue;
+      if (now.driver !== null) leave.push({ kind: 'unbind-driver', device: want.address, driver: now.driver, restoreOverride: now.driverOverride });
+      back.push({ kind: 'probe-driver', device: want.address, expect: null, ...(want.leftover ? { leftover: want.leftover } : {}) });
+      continue;
     }
     if (now.driver === want.driver) continue;
     if (now.driver !== null) {

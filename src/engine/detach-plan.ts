@@ -13,19 +13,22 @@ export interface DetachFacts {
   vfioPciLoaded: boolean;
   /** Whether the group can be given to a VM once every function of `gpu.functions` is on vfio-pci. */
   viability: Viability;
+  /** A detach by hand (no domain that could name the other device as its own hostdev too). */
+  byHand?: boolean;
 }
 
 /**
- * Steps per function: set driver_override -> unbind from the host driver -> drivers_probe (verified
- * to land on vfio-pci); then wait for /dev/vfio/<group>. Functions already on vfio-pci are left
- * alone; unbound ones are only overridden and probed. Empty when there is nothing to do.
+ * Steps per function of `gpu.functions` (the move's targets, viability.ts): set driver_override ->
+ * unbind from the host driver -> drivers_probe (verified to land on vfio-pci); then wait for
+ * /dev/vfio/<group>. Functions already on vfio-pci are left alone; unbound ones are only overridden
+ * and probed. Empty when there is nothing to do.
  */
 export function planDetach(gpu: Gpu, facts: DetachFacts): StepSpec[] {
   if (!facts.viability.viable) {
     throw new EngineError(
       'NotViable',
       `detach of ${gpu.address} refused before any change: ${facts.viability.culprit} ${facts.viability.reason}, ` +
-        `so the IOMMU group cannot be given to a VM; move the card to another slot or give the VM that device too`,
+        `so the IOMMU group cannot be given to a VM; ${facts.byHand ? refusedByHandAdvice(facts.viability.culprit) : vmAdvice(facts.viability.culprit)}`,
       { gpu: gpu.address },
     );
   }
@@ -56,4 +59,17 @@ export function planDetach(gpu: Gpu, facts: DetachFacts): StepSpec[] {
   }
   steps.push({ kind: 'wait-vfio-group', group });
   return steps;
+}
+
+/** What a VM's owner can do: the domain that names the other device too takes it with the group. */
+function vmAdvice(culprit: string): string {
+  return `give the VM that device too (virsh edit: a <hostdev mode='subsystem' type='pci'> for ${culprit}), or move the card to a slot whose IOMMU group holds only the card`;
+}
+
+/** A detach by hand never takes another device from the host: only a domain that names it does. */
+function refusedByHandAdvice(culprit: string): string {
+  return (
+    `a detach by hand never takes another device from the host: start a VM whose domain names ${culprit} as a <hostdev> too ` +
+    `(gpu-hookd then moves the whole group for it), or move the card to a slot whose IOMMU group holds only the card`
+  );
 }

@@ -271,7 +271,10 @@ export class GpuLedger {
 
 /** `record` and everything in it made read-only: callers share the record this store keeps. */
 function frozen(record: GpuRecord): GpuRecord {
-  for (const f of record.functions) Object.freeze(f);
+  for (const f of record.functions) {
+    if (f.leftover) Object.freeze(f.leftover);
+    Object.freeze(f);
+  }
   Object.freeze(record.functions);
   for (const step of record.handover ?? []) Object.freeze(step);
   if (record.handover) Object.freeze(record.handover);
@@ -317,6 +320,7 @@ function isFunctionHostState(f: unknown): f is FunctionHostState {
     isPciAddress(s.address) &&
     nameOrNull(s.driver) &&
     nameOrNull(s.driverModule) &&
-    nameOrNull(s.driverOverride)
+    nameOrNull(s.driverOverride) &&
+    (s.leftover === undefined || (s.leftover !== null && typeof s.leftover === 'object' && nameOrNull(s.leftover.driver) && nameOrNull(s.leftover.driverOverride)))
   );
 }

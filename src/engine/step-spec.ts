@@ -12,8 +12,12 @@ export interface StepSpecMap {
   'set-override': { device: string; value: string | null; previous: string | null };
   /** Unbind from `driver`; undo binds it back after restoring `restoreOverride`, which would otherwise block the bind. */
   'unbind-driver': { device: string; driver: string; restoreOverride: string | null };
-  /** drivers_probe, then wait (bounded) until the driver link reads `expect`; undo unbinds from `expect`. */
-  'probe-driver': { device: string; expect: string };
+  /**
+   * drivers_probe, then wait (bounded) until the driver link reads `expect`; undo unbinds from `expect`.
+   * `expect` null: the driver the kernel chooses (a function another tool had left off its host
+   * driver, described by `leftover`), whichever it is or none; undo unbinds from whichever bound.
+   */
+  'probe-driver': { device: string; expect: string | null; leftover?: { driver: string | null; driverOverride: string | null } };
   /**
    * Wait (bounded) for /dev/vfio/<group>. The kernel creates it when the FIRST function of the group binds to
    * vfio-pci and removes it when the last one leaves, so it says nothing about the rest of the group: the plan

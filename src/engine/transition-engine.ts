@@ -11,7 +11,8 @@ import { InvalidPciAddressError, parsePciAddress } from '../host/pci-address';
 import { readIommuGroupOf } from '../host/pci-discovery';
 import { VFIO_DRIVER, type Gpu } from '../host/pci-device';
 import { systemPciNamer, type PciNamer } from '../host/pci-ids';
-import { gpuViability } from '../host/viability';
+import { describeUses, functionUses } from '../host/function-uses';
+import { gpuViability, moveTargets } from '../host/viability';
 import { planAttach } from './attach-plan';
 import { planDetach } from './detach-plan';
 import { readHandoverFacts } from './handover-facts';
@@ -87,6 +88,9 @@ export interface DetachOptions extends TransitionOptions {
   /** When given and the host's display depends on the GPU, the single-GPU handover wraps the
    *  group detach (handover-plan.ts), and the attach undoes it. */
   handover?: HandoverSettings;
+  /** Functions of the group that the domain names (its hostdevs and metadata): they move with the
+   *  card although they are not of it (viability.ts); any other device on a host driver refuses. */
+  named?: readonly string[];
 }
 
 interface EngineEvents {
@@ -136,8 +140,12 @@ export class TransitionEngine extends EventEmitter<EngineEvents> {
 
   private detachLocked(gpuAddress: string, opts: DetachOptions): Promise<TransitionReport> {
     return this.locked(gpuAddress, 'detach', async (address, group) => {
-      const gpu = this.findGpu(address, 'detach', group);
-      const groupPlan = planDetach(gpu, { vfioPciLoaded: driverRegistered(this.io, VFIO_DRIVER), viability: gpuViability(gpu) });
+      const found = this.findGpu(address, 'detach', group);
+      const viability = gpuViability(found, opts.named, (a) => describeUses(functionUses(this.io, a)));
+      // The card's functions and those the domain names; the rest of the group stays as it is.
+      const gpu = { ...found, functions: moveTargets(found, opts.named) };
+      const byHand = !opts.owner;
+      const groupPlan = planDetach(gpu, { vfioPciLoaded: driverRegistered(this.io, VFIO_DRIVER), viability, byHand });
       // Nothing to move, nothing to hand over: the GPU is on vfio-pci already.
       const handover = opts.handover && groupPlan.length > 0 ? planHandover(await readHandoverFacts(this.io, this.services, gpu, opts.handover), opts.handover) : undefined;
       for (const note of handover?.notes ?? []) this.log.info({ gpu: gpu.address }, `detach of ${gpu.address}: ${note}`);
@@ -193,17 +201,12 @@ export class TransitionEngine extends EventEmitter<EngineEvents> {
       const gpu = this.findGpu(address, 'attach', group);
       const record = this.ledger.load(gpu.address);
       if (!record) {
-        const moved = gpu.functions.filter((f) => f.driver === VFIO_DRIVER || f.driverOverride === VFIO_DRIVER);
-        if (moved.length > 0) {
-          throw new EngineError(
-            'NotFound',
-            `attach of ${gpu.address} refused: gpu-hookd did not detach it and has no record of the host drivers of ` +
-              `${moved.map((f) => f.address).join(', ')}, so it cannot tell which driver to give them back to; ` +
-              `clear their driver_override, unbind them from ${VFIO_DRIVER} and write each address to /sys/bus/pci/drivers_probe`,
-            { gpu: gpu.address },
-          );
-        }
-        return this.execute('attach', gpu.address, '', [], false, opts);
+        // Not moved by gpu-hookd: what another tool left on vfio-pci (or overridden to it) goes to
+        // the driver the kernel chooses; the rest is where it should be.
+        const left = moveTargets(gpu).filter((f) => f.driver === VFIO_DRIVER || f.driverOverride === VFIO_DRIVER);
+        const plan = planAttach(gpu.address, recordHostState(left), left, new Set());
+        refuseWhileHeld(this.io, gpu.address, gpu.group.id, plan);
+        return this.execute('attach', gpu.address, '', plan, false, opts);
       }
       return this.attachRecorded(record, gpu.functions, gpu.group.id, opts);
     });

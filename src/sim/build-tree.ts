@@ -6,7 +6,7 @@ import { randomUUID } from 'node:crypto';
 import { createFirmwareFb, writeVtconsole } from './console-model';
 import { KernelContext, ScenarioIndex } from './kernel-context';
 import { bootModules } from './module-model';
-import { bind } from './pci-binding';
+import { bind, setOverride } from './pci-binding';
 import { writeResetFiles } from './reset-model';
 import { writeCpus } from './cpu-model';
 import { FBCON_NAME, PciDeviceSpec, ProcessSpec, Scenario } from './scenario';
@@ -63,6 +63,7 @@ export function buildTree(root: string, scenario: Scenario, zeroDelays: boolean)
   const fw = scenario.firmwareFramebuffer;
   // efifb registers its framebuffer early in boot, before any module: it gets fb0.
   if (fw.state === 'bound-with-fb') createFirmwareFb(k, true, true);
+  for (const d of scenario.devices) if (d.driverOverride !== null) setOverride(k, d.address, d.driverOverride);
   bootModules(k);
   for (const d of scenario.devices) if (d.driver !== null) bind(k, d, d.driver);
   if (fw.state === 'bound' || fw.state === 'unbound') createFirmwareFb(k, fw.state === 'bound', false);

@@ -6,7 +6,7 @@
 import * as fs from 'node:fs';
 import { writePlatformDriver, writeVtconBind } from './console-model';
 import { KernelContext, KernelError } from './kernel-context';
-import { attach, driverMatches, probe, staticTableCovers, unbind } from './pci-binding';
+import { attach, driverMatches, probe, staticTableCovers, unbind, setOverride } from './pci-binding';
 import { PciIdEntry, parseNewId, sameId, PCI_ANY_ID } from './pci-id-match';
 import { writeCpuOnline } from './cpu-model';
 import { formatCpuList, parseCpuList } from './sysfs-layout';
@@ -64,10 +64,7 @@ function deviceAttr(k: KernelContext, address: string, attr: string, value: stri
   if (!dev) throw new KernelError('ENOENT', `no PCI device ${address}`);
   if (attr === 'driver_override') {
     if (value.length >= 4095) throw new KernelError('EINVAL', 'driver_override is too long');
-    const name = stripNewline(value);
-    if (name === '') delete k.state.overrides[address];
-    else k.state.overrides[address] = name;
-    k.tree.file(`${k.deviceDir(address)}/driver_override`, `${name === '' ? '(null)' : name}\n`);
+    setOverride(k, address, stripNewline(value));
     return;
   }
   const viaDriver = /^driver\/(bind|unbind|new_id|remove_id)$/.exec(attr);

@@ -4,7 +4,8 @@
 
 import { ModuleError } from '../host/host-io';
 import { KernelContext } from './kernel-context';
-import { attach, unbind } from './pci-binding';
+import { attach, unbind, VFIO_PCI } from './pci-binding';
+import { parseIdPattern, type PciIdEntry } from './pci-id-match';
 import { ModuleSpec } from './scenario';
 import { moduleDir, pciDriverDir } from './sysfs-layout';
 
@@ -54,6 +55,10 @@ function registerModule(k: KernelContext, m: ModuleSpec): void {
       k.tree.link(`${moduleDir(m.name)}/drivers/pci:${d.name}`, dir);
     }
     k.state.pciDrivers.push(d.name);
+    // vfio_pci_init adds the ids= of its command line as dynamic ids (pci_add_dynid).
+    if (d.name === VFIO_PCI && k.scenario.vfioIds.length > 0) {
+      k.state.dynIds[d.name] = k.scenario.vfioIds.map((id) => parseIdPattern(id) as PciIdEntry);
+    }
   }
   if (m.name === 'vfio') k.tree.file('dev/vfio/vfio', '');
 }

@@ -32,6 +32,13 @@ export function staticTableCovers(k: KernelContext, driver: string, id: PciIdEnt
   return k.staticIds(driver).some((e) => idMatches(e, probe));
 }
 
+/** driver_override as the kernel stores it: "" clears it (reads "(null)"). */
+export function setOverride(k: KernelContext, address: string, name: string): void {
+  if (name === '') delete k.state.overrides[address];
+  else k.state.overrides[address] = name;
+  k.tree.file(`${k.deviceDir(address)}/driver_override`, `${name === '' ? '(null)' : name}\n`);
+}
+
 export type ProbeOutcome = 'bound' | 'refused';
 
 /**
@@ -62,6 +69,7 @@ export function bind(k: KernelContext, dev: PciDeviceSpec, driver: string): void
   const drm = k.state.wedged[dev.address] === 'no-nodes' ? null : drmOf(k, dev, driver);
   if (driver === VFIO_PCI && dev.iommuGroup !== null) k.tree.file(vfioGroupNode(dev.iommuGroup), '');
   if (drm) createDrmNodes(k, dev, drm);
+  if (driver !== VFIO_PCI) addHostUses(k, dev);
   if (drm?.fbdev) addFramebuffer(k, drm.fbName, dev.address, dir);
   // Scenario validation keeps boot states where this already happened from listing the device.
   if (dev.bootVga && (driver === VFIO_PCI || drm?.removesFirmwareFb)) removeFirmwareFb(k);
@@ -79,6 +87,7 @@ export function unbind(k: KernelContext, dev: PciDeviceSpec): void {
   delete k.state.drivers[dev.address];
   k.tree.remove(`${dir}/driver`);
   k.tree.remove(`${pciDriverDir(driver)}/${dev.address}`);
+  removeHostUses(k, dev);
   const drm = drmOf(k, dev, driver);
   if (drm) {
     removeDrmNodes(k, dev, drm);
@@ -166,4 +175,36 @@ function removeDrmNodes(k: KernelContext, dev: PciDeviceSpec, drm: DrmSpec): voi
   k.tree.remove(`dev/dri/by-path/pci-${dev.address}-card`);
   k.tree.remove(`dev/dri/by-path/pci-${dev.address}-render`);
   if (Object.keys(k.state.drmMinors).length === 0) k.tree.remove('dev/dri');
+}
+
+/**
+ * What a NIC's or storage controller's driver creates while bound, where the kernel puts it: the
+ * interface under the function (sys/class/net links to it), the disk under its controller (NVMe:
+ * nvme/nvmeN/<disk>; SATA: ataN/hostN/.../block/<disk>), which sys/block links to.
+ */
+function hostUseDirs(k: KernelContext, dev: PciDeviceSpec): { link: string; dir: string }[] {
+  const dir = k.deviceDir(dev.address);
+  const out: { link: string; dir: string }[] = [];
+  if (dev.netdev) out.push({ link: `sys/class/net/${dev.netdev}`, dir: `${dir}/net/${dev.netdev}` });
+  if (dev.disk) {
+    const nvme = /^(nvme\d+)n\d+$/.exec(dev.disk);
+    const under = nvme ? `nvme/${nvme[1]}/${dev.disk}` : `ata1/host0/target0:0:0/0:0:0:0/block/${dev.disk}`;
+    out.push({ link: `sys/block/${dev.disk}`, dir: `${dir}/${under}` });
+  }
+  return out;
+}
+
+function addHostUses(k: KernelContext, dev: PciDeviceSpec): void {
+  for (const { link, dir } of hostUseDirs(k, dev)) {
+    k.tree.file(`${dir}/uevent`, '');
+    k.tree.link(link, dir);
+  }
+}
+
+function removeHostUses(k: KernelContext, dev: PciDeviceSpec): void {
+  const base = `${k.deviceDir(dev.address)}/`;
+  for (const { link, dir } of hostUseDirs(k, dev)) {
+    k.tree.remove(link);
+    k.tree.remove(base + dir.slice(base.length).split('/')[0]);
+  }
 }

@@ -166,7 +166,13 @@ export function parseScenario(raw: unknown, source: string): Scenario {
   }
 
   const vfioLoaded = f.has('vfio') ? readVfio(f.child('vfio')) : true;
-  const modules = [...f.objects('modules').map(readModule), ...standardModules(vfioLoaded)].filter(
+  const cmdline = kernel ? kernel.string('cmdline', 'quiet') : 'quiet';
+  const vfioIds = vfioIdsOf(cmdline, kernel ?? f);
+  // A host booted with vfio-pci ids= loads vfio-pci from the initramfs, before the host's drivers
+  // (as the guides set it up): it registers first, and so it wins drivers_probe for those ids.
+  const scenarioModules = f.objects('modules').map(readModule);
+  const ordered = vfioIds.length > 0 ? [...standardModules(vfioLoaded), ...scenarioModules] : [...scenarioModules, ...standardModules(vfioLoaded)];
+  const modules = ordered.filter(
     (m, i, all) => all.findIndex((o) => o.name === m.name) === i,
   );
   const devices = f.objects('devices').map((d) => readDevice(d, iommuGroupType !== null));
@@ -199,8 +205,9 @@ export function parseScenario(raw: unknown, source: string): Scenario {
     description: f.string('description'),
     kernel: {
       release: kernel ? kernel.string('release', '6.1.0-sim') : '6.1.0-sim',
-      cmdline: kernel ? kernel.string('cmdline', 'quiet') : 'quiet',
+      cmdline,
     },
+    vfioIds,
     cpu: readCpu(f.child('cpu')),
     iommuGroupType,
     modules,
@@ -260,10 +267,27 @@ function readDriver(d: Fields): DriverSpec {
   return { name, ids, probeDelayMs: d.int('probeDelayMs', 0, 60_000, 0), drm };
 }
 
+/** vfio-pci's ids= on the kernel command line (vfio-pci.ids= or vfio_pci.ids=): "vendor:device" each. */
+function vfioIdsOf(cmdline: string, f: Fields): string[] {
+  const ids: string[] = [];
+  for (const arg of cmdline.split(/\s+/)) {
+    const m = /^vfio[-_]pci\.ids=(.*)$/.exec(arg);
+    if (!m) continue;
+    for (const id of m[1].split(',').filter((x) => x !== '')) {
+      if (!/^[0-9a-f]{4}:[0-9a-f]{4}$/.test(id)) f.fail('cmdline', `names vfio-pci id ${show(id)}; write vendor:device in lower-case hex, e.g. vfio-pci.ids=10de:1f08,10de:10f9`);
+      ids.push(id);
+    }
+  }
+  return ids;
+}
+
+const NETDEV = /^[A-Za-z0-9_.-]{1,15}$/;
+const DISK = /^[a-z][a-z0-9]{0,31}$/;
+
 function readDevice(d: Fields, hasIommu: boolean): PciDeviceSpec {
   d.onlyKeys([
     'address', 'vendor', 'device', 'subsystemVendor', 'subsystemDevice', 'class', 'revision',
-    'parent', 'iommuGroup', 'driver', 'bootVga', 'irq', 'numaNode', 'label', 'reset',
+    'parent', 'iommuGroup', 'driver', 'driverOverride', 'netdev', 'disk', 'bootVga', 'irq', 'numaNode', 'label', 'reset',
   ]);
   const reset = d.has('reset') ? d.child('reset') : null;
   reset?.onlyKeys(['flr', 'pm', 'busReset']);
@@ -283,6 +307,17 @@ function readDevice(d: Fields, hasIommu: boolean): PciDeviceSpec {
     d.fail('driver', `must be a driver name or null, got ${show(driver)}`);
   }
   if (hasIommu && !d.has('iommuGroup')) d.fail('iommuGroup', 'is required while the scenario has an IOMMU');
+  const optionalName = (key: string, pattern: RegExp, what: string): string | null => {
+    const v = d.obj[key];
+    if (v === undefined || v === null) return null;
+    if (typeof v !== 'string' || !pattern.test(v)) d.fail(key, `must be ${what} or null, got ${show(v)}`);
+    return v;
+  };
+  const driverOverride = optionalName('driverOverride', NAME, 'a driver name');
+  const netdev = optionalName('netdev', NETDEV, 'a network interface name (at most 15 characters)');
+  const disk = optionalName('disk', DISK, 'a disk name like nvme0n1 or sda');
+  if (netdev !== null && !cls.startsWith('02')) d.fail('netdev', `is for network functions (class 02xxxx), not class ${cls}`);
+  if (disk !== null && !cls.startsWith('01')) d.fail('disk', `is for storage functions (class 01xxxx), not class ${cls}`);
   return {
     address,
     vendor: d.hex('vendor', 4),
@@ -294,6 +329,9 @@ function readDevice(d: Fields, hasIommu: boolean): PciDeviceSpec {
     parent: typeof parent === 'string' ? parsePciAddress(parent) : null,
     iommuGroup: hasIommu ? d.int('iommuGroup', 0, 4095) : null,
     driver: typeof driver === 'string' ? driver : null,
+    driverOverride,
+    netdev,
+    disk,
     bootVga,
     irq: d.int('irq', 0, 4095, 16),
     numaNode: d.int('numaNode', -1, 63, -1),
@@ -422,6 +460,11 @@ function checkAgreement(s: Scenario, f: Fields): void {
         'for a driver that leaves firmware framebuffers alone (the proprietary nvidia driver)',
     );
   }
+  // vfio-pci has no id table of its own: at boot it binds a function only by driver_override or ids=.
+  s.devices.forEach((d, i) => {
+    if (d.driver !== VFIO_PCI || d.driverOverride === VFIO_PCI || s.vfioIds.includes(`${d.vendor}:${d.device}`)) return;
+    f.fail(`devices[${i}].driver`, `is vfio-pci, which binds at boot only a function whose driverOverride is vfio-pci or whose ids are in vfio-pci.ids= on kernel.cmdline`);
+  });
   const fbAtBoot =
     fw.state === 'bound-with-fb' ||
     s.devices.some((d) => d.driver !== null && driverNames.get(d.driver)?.drivers.find((x) => x.name === d.driver)?.drm?.fbdev);

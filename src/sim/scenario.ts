@@ -73,6 +73,12 @@ export interface PciDeviceSpec {
   iommuGroup: number | null;
   /** Driver bound at boot, or null. */
   driver: string | null;
+  /** driver_override at boot (another tool, or an earlier gpu-hookd that crashed, left it set), or null. */
+  driverOverride: string | null;
+  /** The network interface its driver creates while bound (a NIC, class 02): sys/class/net/<name>. */
+  netdev: string | null;
+  /** The disk its driver creates while bound (a storage controller, class 01): sys/block/<name>. */
+  disk: string | null;
   bootVga: boolean;
   irq: number;
   numaNode: number;
@@ -119,6 +125,9 @@ export interface Scenario {
   name: string;
   description: string;
   kernel: { release: string; cmdline: string };
+  /** vfio-pci's ids= from the kernel command line ("10de:1f08"): added as dynamic ids when vfio-pci
+   *  registers, and then vfio-pci registers before the host's drivers (initramfs loads it first). */
+  vfioIds: string[];
   cpu: CpuSpec;
   /** IOMMU group type ("DMA-FQ", "identity"...); null: the IOMMU is off and there are no groups. */
   iommuGroupType: string | null;
@@ -183,6 +192,9 @@ export interface ScenarioFile {
     parent?: string | null;
     iommuGroup?: number;
     driver?: string | null;
+    driverOverride?: string | null;
+    netdev?: string | null;
+    disk?: string | null;
     bootVga?: boolean;
     irq?: number;
     numaNode?: number;

@@ -117,14 +117,13 @@ describe('engine on the seed host', () => {
     assert.deepEqual(snapshotHost(sim.host.io), before);
   });
 
-  it('refuses to attach a GPU on vfio-pci that it never detached, saying what to do', async () => {
-    for (const f of FUNCTIONS) {
-      await sim.host.io.write(`sys/bus/pci/devices/${f}/driver_override`, 'vfio-pci');
-    }
-    const e = await sim.engine.attach(GPU).catch((err: unknown) => err as EngineError);
-    assert.ok(e instanceof EngineError);
-    assert.equal(e.code, 'NotFound');
-    assert.match(e.message, /has no record of the host drivers/);
+  it('an attach of a GPU it never detached clears the driver_override of vfio-pci another tool left on its functions', async () => {
+    for (const f of FUNCTIONS) await sim.host.io.write(`sys/bus/pci/devices/${f}/driver_override`, 'vfio-pci');
+    const report = await sim.engine.attach(GPU);
+    assert.equal(report.changed, true);
+    const after = snapshotHost(sim.host.io);
+    assert.deepEqual(FUNCTIONS.map((f) => after.pciDevices[f]), ['nouveau', 'snd_hda_intel', 'xhci_hcd', 'nvidia-gpu'].map((driver) => ({ driver, override: null })));
+    assert.equal(sim.engine.ledger.load(GPU), undefined);
   });
 
   it('refuses, before any change, an attach whose recorded function has left the IOMMU group', async () => {

@@ -1,7 +1,7 @@
 // What discovery must find on a simulated host, worked out from the scenario's own data (the
 // devices, their groups and boot drivers), independently of the code under test.
 
-import type { Scenario } from '../../../src/sim/scenario';
+import type { PciDeviceSpec, Scenario } from '../../../src/sim/scenario';
 import { createSimHost, type SimHost } from '../../../src/sim/sim-host';
 import { builtinScenarioNames, loadScenario } from '../../../src/sim/scenarios';
 
@@ -39,9 +39,9 @@ export function expectedGpus(scenario: Scenario): ExpectedGpu[] {
       const members = sorted.filter((d) => d.iommuGroup === gpu.iommuGroup);
       const endpoints = members.filter((d) => !isBridgeClass(d.class));
       const slot = gpu.address.slice(0, gpu.address.lastIndexOf('.'));
-      const culprit = endpoints.find(
-        (d) => !d.address.startsWith(`${slot}.`) && d.driver !== null && d.driver !== 'vfio-pci',
-      );
+      // The card: its slot's display, HD audio, USB and USB-C (UCSI) functions; a NIC or a drive is not.
+      const ofCard = (d: PciDeviceSpec): boolean => d.address.startsWith(`${slot}.`) && /^(03|0401|0403|0c03|0c80)/.test(d.class);
+      const culprit = endpoints.find((d) => !ofCard(d) && d.driver !== null && d.driver !== 'vfio-pci');
       return {
         address: gpu.address,
         group: String(gpu.iommuGroup),

@@ -8,7 +8,7 @@ const facts = readyHostFacts();
 
 function member(address: string, role: MemberRole, driver: string | null, name: string, module: string | null = driver): GroupMember {
   const isBridge = role === 'bridge';
-  return { ...fn(address, driver, { isBridge, headerType: isBridge ? 1 : 0, driverModule: module, bootVga: role === 'display', iommuGroup: '1', name }), role };
+  return { ...fn(address, driver, { isBridge, headerType: isBridge ? 1 : 0, driverModule: module, bootVga: role === 'display', iommuGroup: '1', name }), role, uses: '', leftover: '' };
 }
 
 function listing(overrides: Partial<GpuListing> = {}): GpuListing {

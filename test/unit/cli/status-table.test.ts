@@ -12,6 +12,7 @@ function gpu(overrides: Partial<GpuStatus> = {}): GpuStatus {
     functions: ['0000:01:00.0', '0000:01:00.1'],
     drivers: { '0000:01:00.0': 'nouveau', '0000:01:00.1': 'snd_hda_intel' },
     hostDrivers: {},
+    leftovers: {},
     mode: 'host',
     owner: '',
     lastError: '',

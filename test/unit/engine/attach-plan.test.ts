@@ -83,7 +83,7 @@ describe('attach plan', () => {
     assert.deepEqual(planAttach(GPU, recordHostState(seedFunctions()), seedFunctions(), hostDrivers), []);
   });
 
-  it('leaves a function that had no host driver unbound', () => {
+  it('gives a function that had no host driver to the driver the kernel chooses', () => {
     const recorded = recordHostState([fn('0000:01:00.0', 'nouveau'), fn('0000:01:00.3', null)]);
     const current = [onVfio(fn('0000:01:00.0', null)), onVfio(fn('0000:01:00.3', null))];
     assert.deepEqual(describeAll(planAttach(GPU, recorded, current, hostDrivers)), [
@@ -92,7 +92,43 @@ describe('attach plan', () => {
       'probe 0000:01:00.0 for nouveau',
       'clear driver_override of 0000:01:00.3',
       'unbind 0000:01:00.3 from vfio-pci',
+      'probe 0000:01:00.3 for the driver the kernel chooses',
     ]);
+  });
+
+  describe("another tool's leftovers", () => {
+    const cases: [string, Partial<PciDevice>][] = [
+      ['on vfio-pci by driver_override', { driver: 'vfio-pci', driverModule: 'vfio_pci', driverOverride: 'vfio-pci' }],
+      ['on vfio-pci by its ids (ids= or new_id)', { driver: 'vfio-pci', driverModule: 'vfio_pci', driverOverride: null }],
+      ['unbound', { driver: null, driverModule: null, driverOverride: null }],
+      ['unbound with a driver_override of vfio-pci', { driver: null, driverModule: null, driverOverride: 'vfio-pci' }],
+    ];
+    for (const [what, found] of cases) {
+      it(`${what}: recorded with no host driver and no override, and given to the kernel's choice`, () => {
+        const before = fn('0000:01:00.1', null, found);
+        const [recorded] = recordHostState([before]);
+        assert.deepEqual(recorded, { address: before.address, driver: null, driverModule: null, driverOverride: null, leftover: { driver: found.driver, driverOverride: found.driverOverride } });
+        const plan = planAttach(GPU, [recorded], [onVfio(fn('0000:01:00.1', null))], hostDrivers);
+        assert.deepEqual(plan.at(-1), { kind: 'probe-driver', device: '0000:01:00.1', expect: null, leftover: recorded.leftover });
+        assert.ok(!plan.some((s) => s.kind === 'set-override' && s.value !== null), 'no override is put back');
+      });
+    }
+
+    it('a host driver with a driver_override of vfio-pci left set: that driver is its host driver, the override is cleared', () => {
+      const [recorded] = recordHostState([fn('0000:01:00.1', 'snd_hda_intel', { driverOverride: 'vfio-pci' })]);
+      assert.equal(recorded.driver, 'snd_hda_intel');
+      assert.equal(recorded.driverOverride, null);
+      assert.deepEqual(describeAll(planAttach(GPU, [recorded], [onVfio(fn('0000:01:00.1', null))], hostDrivers)), [
+        'clear driver_override of 0000:01:00.1',
+        'unbind 0000:01:00.1 from vfio-pci',
+        'probe 0000:01:00.1 for snd_hda_intel',
+      ]);
+    });
+
+    it('a leftover a host driver took meanwhile keeps it', () => {
+      const recorded = recordHostState([fn('0000:01:00.1', 'vfio-pci', { driverOverride: null })]);
+      assert.deepEqual(planAttach(GPU, recorded, [fn('0000:01:00.1', 'snd_hda_intel')], hostDrivers), []);
+    });
   });
 
   it('restores a driver_override the host had set before', () => {
