@@ -98,7 +98,7 @@ export function checkGpus(facts: HostFacts): Check[] {
         fail(
           `gpu.${gpu.address}`,
           `${head} IOMMU group ${gpu.group.id} is not viable: ${describeViability(viability)}`,
-          `move the card to a slot whose IOMMU group holds only the card (see "gpu-hookctl list"), or enable ACS in the firmware setup; gpu-hookd never takes ${viability.culprit} from its driver`,
+          `move the card to a slot whose IOMMU group holds only the card (see "gpu-hookctl list"), or enable ACS in the firmware setup; gpu-hookd takes ${viability.culprit} from its driver only for a VM whose domain names it as a <hostdev> too`,
         ),
       );
     }

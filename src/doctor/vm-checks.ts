@@ -82,7 +82,7 @@ function checkVmGroup(vmName: string, gpu: Gpu, given: Set<string>): Check {
     return fail(
       id,
       `${head}: ${blocking.join(', ')} shares the group, is not the GPU's card and is on a host driver, so the group cannot go to ${vmName}`,
-      'move the card to a slot whose IOMMU group holds only the card (see "gpu-hookctl list"), or enable ACS in the firmware setup',
+      `give ${vmName} that device too (virsh edit ${vmName}: a <hostdev mode='subsystem' type='pci'> for it), or move the card to a slot whose IOMMU group holds only the card (see "gpu-hookctl list")`,
     );
   }
   const parts = [`${toVm.join(', ') || 'nothing'} given to ${vmName}`];
