@@ -276,6 +276,9 @@ export class GpuService extends EventEmitter<GpuServiceEvents> {
         await this.releaseClaim(address, domain);
       } catch (e) {
         errors.push(toServiceError(e));
+        // The VM is gone: a GPU its give-back left whole on vfio-pci is in no one's hands, so that
+        // gpu-hookctl attach may try the give-back again.
+        if (modeFromKernel(this.refreshGpu(address)) === 'vfio') await this.releaseClaim(address, domain).catch((err: unknown) => errors.push(toServiceError(err)));
       }
     }
     // The reverse of prepare: the GPUs first, then the VM's CPUs.
