@@ -27,9 +27,10 @@ command -v go-md2man >/dev/null || die "go-md2man is not installed: it renders t
 
 lib=$dest/usr/lib/gpu-hookd
 
-# The compiled program: the .js of each src/**/*.ts (no tests, benchmarks, source maps, nor output
-# left in dist/ by a source that is gone), and the contract XML.
-(cd "$src/src" && find . -name '*.ts' ! -name '*.d.ts' | sed -e 's|^\./||' -e 's|\.ts$|.js|' | sort) |
+# The compiled program: the .js of each src/**/*.ts but the simulator and the demo (no tests,
+# benchmarks, source maps, nor output left in dist/ by a source that is gone), and the contract XML.
+# The product never imports src/sim or src/demo (eslint.config.mjs); they serve the checkout only.
+(cd "$src/src" && find . \( -path ./sim -o -path ./demo \) -prune -o -name '*.ts' ! -name '*.d.ts' -print | sed -e 's|^\./||' -e 's|\.ts$|.js|' | sort) |
   while read -r f; do
     [ -f "$src/dist/src/$f" ] || die "dist/src/$f is missing: run npm run build again"
     install -D -m 0644 "$src/dist/src/$f" "$lib/dist/src/$f"

@@ -91,15 +91,14 @@ export function releaseGroup(root: string, group: number | string): void {
   changeKernel(root, (k) => releaseHeldGroup(k, String(group)));
 }
 
-/** A simulated process exits: the groups it held are released, as the kernel closes its files. */
-export function releaseGroupsOf(root: string, pid: number): void {
-  changeKernel(root, (k) => {
-    for (const group of groupsHeldBy(k, pid)) releaseHeldGroup(k, group);
-  });
+/** A simulated process exits: its proc entry goes and the groups it held are released, as the kernel closes its files. */
+export function exitProcess(k: KernelContext, pid: number): void {
+  k.tree.remove(`proc/${pid}`);
+  for (const group of groupsHeldBy(k, pid)) releaseHeldGroup(k, group);
 }
 
-/** One change to the simulated kernel from outside a write, under the host's lock. */
-function changeKernel(root: string, change: (k: KernelContext) => void): void {
+/** One change to the simulated kernel from outside a write, under the host's lock, as one atomic unit. */
+export function changeKernel(root: string, change: (k: KernelContext) => void): void {
   const paths = new SimPaths(path.resolve(root));
   requireSimRoot(paths);
   withLock(paths, () => {

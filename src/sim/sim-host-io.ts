@@ -23,7 +23,7 @@ import { settleProbes } from './pci-binding';
 import { groupHeld, lockedWrite, startHeldUnbind, unbindWaiting } from './held-group-model';
 import { FaultEffect, MODPROBE_PATH, takeFaults } from './faults';
 import { Scenario } from './scenario';
-import { PendingProbe, readScenarioOf, readState, SimPaths, SimState, withLock, writeState } from './sim-state';
+import { PendingProbe, readScenarioOf, readState, recoverSimHost, SimPaths, SimState, withLock, writeState } from './sim-state';
 
 /** A fault rule's errno, before it is dressed as the caller's kind of error. */
 class InjectedFailure extends Error {
@@ -57,6 +57,7 @@ export class SimHostIO extends SysfsHostIO {
     if (!fs.existsSync(this.paths.state)) {
       throw new Error(`${abs} is not a simulated host (no ${this.paths.state}): build one with createSimHost or "node dist/src/sim/main.js create"`);
     }
+    recoverSimHost(this.paths);
     this.scenario = readScenarioOf(this.paths);
     this.index = new ScenarioIndex(this.scenario);
     this.tree = new Tree(abs);

@@ -70,7 +70,7 @@ export function rebootSimHost(root: string): void {
     for (const dir of VOLATILE_DIRS) fs.rmSync(path.join(paths.root, dir), { recursive: true, force: true });
     fs.rmSync(paths.pendingFlag, { force: true });
     buildTree(paths.root, scenario, zeroDelays);
-  });
+  }, { atomic: false });
 }
 
 /** Removes a simulated tree; refuses any directory that does not carry the simulator's marker. */

@@ -9,8 +9,8 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { writeProcess } from './build-tree';
-import { releaseGroupsOf } from './faults';
-import { readScenarioOf, SimPaths } from './sim-state';
+import { changeKernel, exitProcess } from './faults';
+import { SimPaths } from './sim-state';
 import { Tree } from './tree';
 
 function simRoot(root: string): { paths: SimPaths; tree: Tree } {
@@ -49,17 +49,18 @@ export function adoptProcess(root: string, pid: number): void {
 /** A scenario process exits (its proc entry goes, the groups it held are released); an adopted process is only forgotten. */
 export function endSimProcess(root: string, pid: number): void {
   checkPid(pid);
-  simRoot(root).tree.remove(`proc/${pid}`);
-  releaseGroupsOf(root, pid);
+  simRoot(root);
+  changeKernel(root, (k) => exitProcess(k, pid));
 }
 
 /** A scenario process starts again with the PID, comm and open files its scenario gives it. */
 export function startSimProcess(root: string, pid: number): void {
-  const { paths, tree } = simRoot(root);
-  const scenario = readScenarioOf(paths);
-  const spec = scenario.processes.find((p) => p.pid === pid);
-  if (!spec) throw new Error(`the scenario ${scenario.name} has no process ${pid}`);
-  writeProcess(tree, scenario, spec);
+  simRoot(root);
+  changeKernel(root, (k) => {
+    const spec = k.scenario.processes.find((p) => p.pid === pid);
+    if (!spec) throw new Error(`the scenario ${k.scenario.name} has no process ${pid}`);
+    writeProcess(k.tree, k.scenario, spec);
+  });
 }
 
 /**
@@ -72,10 +73,9 @@ export function signalSimProcess(root: string, pid: number, signal: 'SIGTERM' | 
     process.kill(pid, signal);
     return;
   }
-  const { tree } = simRoot(root);
-  if (!tree.present(`proc/${pid}`)) {
-    throw Object.assign(new Error(`no process ${pid} on the simulated host`), { code: 'ESRCH' });
-  }
-  tree.remove(`proc/${pid}`);
-  releaseGroupsOf(root, pid);
+  simRoot(root);
+  changeKernel(root, (k) => {
+    if (!k.tree.present(`proc/${pid}`)) throw Object.assign(new Error(`no process ${pid} on the simulated host`), { code: 'ESRCH' });
+    exitProcess(k, pid);
+  });
 }

@@ -9,6 +9,7 @@ import * as path from 'node:path';
 import { PciIdEntry } from './pci-id-match';
 import { Scenario } from './scenario';
 import type { WedgeKind } from './reset-model';
+import { beginUnit, endUnit, rollBackLeftUnit } from './undo-log';
 
 export const MARKER_DIR = '.gpu-hookd-sim';
 
@@ -86,6 +87,8 @@ export class SimPaths {
   readonly lock: string;
   /** Exists while probes are in flight: lets readers settle them with one stat. */
   readonly pendingFlag: string;
+  /** The kernel operation in progress, for the lock's next taker to undo if its process died (undo-log.ts). */
+  readonly undoLog: string;
 
   constructor(readonly root: string) {
     this.marker = path.join(root, MARKER_DIR);
@@ -94,6 +97,7 @@ export class SimPaths {
     this.faults = path.join(this.marker, 'faults.json');
     this.lock = path.join(this.marker, 'lock');
     this.pendingFlag = path.join(this.marker, 'probes-pending');
+    this.undoLog = path.join(this.marker, 'undo.log');
   }
 }
 
@@ -111,25 +115,44 @@ export function readState(paths: SimPaths): SimState {
  * it costs far less than a temp file and a rename on every emulated write.
  */
 export function writeState(paths: SimPaths, state: SimState, hadPending: boolean): void {
-  const text = JSON.stringify(state);
+  writeStateText(paths, JSON.stringify(state));
+  if (state.pending.length > 0 && !hadPending) fs.writeFileSync(paths.pendingFlag, '');
+  if (state.pending.length === 0 && hadPending) fs.rmSync(paths.pendingFlag, { force: true });
+}
+
+function writeStateText(paths: SimPaths, text: string): void {
   const fd = fs.openSync(paths.state, fs.constants.O_RDWR | fs.constants.O_CREAT);
   try {
     fs.writeSync(fd, text.padEnd(fs.fstatSync(fd).size, ' '), 0);
   } finally {
     fs.closeSync(fd);
   }
-  if (state.pending.length > 0 && !hadPending) fs.writeFileSync(paths.pendingFlag, '');
-  if (state.pending.length === 0 && hadPending) fs.rmSync(paths.pendingFlag, { force: true });
+}
+
+/** Puts back the state and tree of a kernel operation whose process died in it (the caller holds the lock). */
+function rollBackLeftOperation(paths: SimPaths): void {
+  const state = rollBackLeftUnit(paths.root, paths.undoLog);
+  if (state === undefined) return;
+  writeStateText(paths, state.trimEnd());
+  const pending = (JSON.parse(state) as SimState).pending.length > 0;
+  if (pending) fs.writeFileSync(paths.pendingFlag, '');
+  else fs.rmSync(paths.pendingFlag, { force: true });
+}
+
+/** Opening a host: an operation a dead process left half done is undone before anything reads the tree. */
+export function recoverSimHost(paths: SimPaths): void {
+  if (fs.existsSync(paths.undoLog)) withLock(paths, () => undefined);
 }
 
 const LOCK_WAIT_MS = 10_000;
 const sleeper = new Int32Array(new SharedArrayBuffer(4));
 
 /**
- * Runs `work` holding the host's lock file (created exclusively, holding our pid). A lock left by
- * a process that died (SIGKILL mid-write) is taken over.
+ * Runs `work` holding the host's lock file (created exclusively, holding our pid) as one atomic unit
+ * (undo-log.ts; `atomic: false` for work that is not a kernel operation, such as a reboot). A lock
+ * left by a process that died (SIGKILL mid-write) is taken over, and its unit undone first.
  */
-export function withLock<T>(paths: SimPaths, work: () => T): T {
+export function withLock<T>(paths: SimPaths, work: () => T, options: { atomic?: boolean } = {}): T {
   const started = Date.now();
   for (;;) {
     try {
@@ -148,7 +171,14 @@ export function withLock<T>(paths: SimPaths, work: () => T): T {
     }
   }
   try {
-    return work();
+    rollBackLeftOperation(paths);
+    if (options.atomic === false) return work();
+    beginUnit(paths.root, paths.undoLog, paths.state);
+    try {
+      return work();
+    } finally {
+      endUnit(paths.root);
+    }
   } finally {
     fs.unlinkSync(paths.lock);
   }

@@ -4,19 +4,27 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { resolveUnderRoot } from '../host/host-io';
+import { noteChange } from './undo-log';
 
+/** Every change goes through noteChange first, so that a kernel operation in progress can be undone (undo-log.ts). */
 export class Tree {
-  constructor(readonly root: string) {}
+  private readonly resolved: string;
+
+  constructor(readonly root: string) {
+    this.resolved = path.resolve(root);
+  }
 
   abs(rel: string): string {
     return resolveUnderRoot(this.root, rel);
   }
 
   dir(rel: string): void {
+    noteChange(this.resolved, rel);
     fs.mkdirSync(this.abs(rel), { recursive: true });
   }
 
   file(rel: string, content: string | Buffer): void {
+    noteChange(this.resolved, rel);
     const abs = this.abs(rel);
     const data = typeof content === 'string' ? Buffer.from(content) : content;
     let fd: number;
@@ -39,6 +47,7 @@ export class Tree {
 
   /** A symlink at `rel` pointing at the root-relative `targetRel`, replacing what was there. */
   link(rel: string, targetRel: string): void {
+    noteChange(this.resolved, rel);
     const abs = this.abs(rel);
     const targetAbs = this.abs(targetRel);
     let target = path.relative(path.dirname(abs), targetAbs);
@@ -58,6 +67,7 @@ export class Tree {
 
   /** A symlink with a literal target (e.g. a process's fd link to "/dev/dri/card0"). */
   rawLink(rel: string, target: string): void {
+    noteChange(this.resolved, rel);
     const abs = this.abs(rel);
     fs.mkdirSync(path.dirname(abs), { recursive: true });
     fs.rmSync(abs, { force: true });
@@ -66,6 +76,7 @@ export class Tree {
 
   /** Removes a file, link or directory tree; nothing there is fine. */
   remove(rel: string): void {
+    noteChange(this.resolved, rel);
     const abs = this.abs(rel);
     try {
       fs.unlinkSync(abs);
