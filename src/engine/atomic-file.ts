@@ -4,8 +4,7 @@
 // reader after a crash needs; the rename is made durable by the directory's fsync.
 //
 // Only a flush to a disk waits, so only it runs off the event loop: every asynchronous call is a
-// round trip through libuv's thread pool (1-5 ms in the lab guest, bench/lab-bench.ts), while the
-// calls around it (open, a write of a few hundred bytes, rename, close) return at once. On a memory
+// round trip through libuv's thread pool, while the calls around it (open, a write of a few hundred bytes, rename, close) return at once. On a memory
 // file system (the lab's state directory on tmpfs, /run) the kernel's flush does nothing at all, so
 // it is not called: what a crash leaves there is the same, and a reboot clears it anyway.
 
@@ -21,7 +20,7 @@ const MEMORY_FILE_SYSTEMS = new Set([0x01021994, 0x858458f6]);
 const inMemory = new Map<string, boolean>();
 
 /** Whether `dir` lives in memory, where the kernel's fsync and fdatasync do nothing (noop_fsync): no
- *  flush call is made there at all, each would only cost a system call (0.1-0.3 ms in the lab guest). */
+ *  flush call is made there at all, each would only cost a system call. */
 function inMemoryDir(dir: string): boolean {
   let answer = inMemory.get(dir);
   if (answer === undefined) {

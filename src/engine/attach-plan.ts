@@ -18,10 +18,9 @@ import type { StepSpec } from './step-spec';
  * (quirk_gpu_hda/_usb/_usb_typec_ucsi: the GPU is their supplier for power management), and an HDMI
  * audio codec reads what the GPU's driver offers, so the GPU's driver binds before theirs.
  * Side by side (plan-waves.ts) their unbinds go along with the GPU's run, and their probes form the
- * next wave; in the lab their probes running beside the GPU's slowed it by 10-15 ms (bench/lab-bench.ts).
- * The GPU's run comes first in its wave because it is the longest (its driver's probe): at each turn
- * of the event loop its next step starts before the others' (in the lab its unbind started ~1 ms
- * later when it came second), and one function after another (sideBySide off) is the floor's order.
+ * next wave, so that they do not compete with the GPU's probe. The GPU's run comes first in its wave
+ * because it is the longest (its driver's probe): at each turn of the event loop its next step
+ * starts before the others'.
  */
 export function planAttach(
   gpuAddress: string,

@@ -169,7 +169,7 @@ export class GpuLedger {
    */
   load(gpu: string): GpuRecord | undefined {
     const file = this.fileOf(gpu);
-    // One stat: most loads find no record (and no ENOENT error is built, ~1 ms under TCG), and a
+    // One stat: most loads find no record (and no ENOENT error is built), and a
     // record this store wrote or read is the same file while its identity is the same, so it is
     // neither read nor parsed again (every attach loads the record its detach wrote).
     const stat = fs.statSync(file, { bigint: true, throwIfNoEntry: false });

@@ -2,7 +2,8 @@
 // VM's QEMU holds the group blocks in the kernel until QEMU lets go, and the kernel cannot be told
 // to call it off: it finishes the unbind by itself later and leaves the function with no driver. So
 // attach looks first (holders through /proc/<pid>/fd, or the kernel refusing to open the group with
-// EBUSY) and refuses before any change; a write that still times out names whoever holds the group.
+// EBUSY) and refuses before any change; a write that still times out names whoever holds the group
+// (docs/kernel-facts.md, A group held by a VM).
 
 import { describeHolders, vfioGroupHolders, type FileHolder } from '../host/file-holders';
 import { HostTimeoutError, HostWriteError, type HostIO } from '../host/host-io';
@@ -19,8 +20,8 @@ export interface GroupUse {
 
 /**
  * The kernel is asked first. It lets one process at a time open a group, so when it opens the group
- * for us no one holds it, and the scan of every process's open files (20 ms in the lab guest, more on
- * a desktop with hundreds of processes) is left out; the scan names the holders when the kernel says
+ * for us no one holds it, and the scan of every process's open files (long on a desktop with hundreds
+ * of processes) is left out; the scan names the holders when the kernel says
  * busy, and is the only check where the kernel cannot be asked (not root, a simulated host).
  */
 export function groupUse(io: HostIO, group: string): GroupUse {

@@ -1,7 +1,7 @@
 // An unbind from vfio-pci that timed out is not over and cannot be called off: the kernel dropped the
 // driver link at once and waits, holding the function's device lock, until the process holding the
 // group (a VM's QEMU) lets go; then it finishes by itself and leaves the function with no driver
-// (KERNEL-FACTS.md, nested part). Until then reading driver_override and every write naming that
+// (docs/kernel-facts.md, A group held by a VM). Until then reading driver_override and every write naming that
 // function wait on the same lock, and a synchronous read would freeze the daemon's event loop. So the
 // function is left to the kernel: nothing reads or writes its attributes until the group is free.
 

@@ -1,6 +1,6 @@
 // The host's consoles as the kernel shows them: vtconsoles (sys/class/vtconsole/vtconN), framebuffers
 // (sys/class/graphics/fbN) and the firmware framebuffer's platform device (efi-, simple- or
-// vesa-framebuffer.N). vtconsole numbers change when fbcon comes and goes (KERNEL-FACTS.md), so a
+// vesa-framebuffer.N). vtconsole numbers change when fbcon comes and goes (docs/kernel-facts.md), so a
 // console is always looked up by its name.
 
 import type { HostIO } from './host-io';

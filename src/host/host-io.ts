@@ -14,7 +14,7 @@ export interface WriteOptions {
   /**
    * Write in the calling thread, without the timeout: only for a write the kernel finishes at once,
    * which the caller knows (a driver_override the step just read under the same device lock, a probe
-   * for vfio-pci). Saves the thread-pool round trip (1-2 ms in the lab guest). The simulator ignores it.
+   * for vfio-pci). Saves the thread-pool round trip. The simulator ignores it.
    */
   inPlace?: boolean;
 }
@@ -115,8 +115,7 @@ const NEEDS_CARE = /(?:^|\/)\.\.?(?:\/|$)|\/\/|\0/;
 /** Resolves a root-relative path, refusing anything that could climb out of the root. */
 export function resolveUnderRoot(root: string, rel: string): string {
   const clean = rel.replace(/^\/+/, '');
-  // Every kernel read builds its path here: on the real root a clean path needs no path.join, which
-  // costs more than the read's own system call under TCG (bench/lab-bench.ts).
+  // Every kernel read builds its path here: on the real root a clean path needs no path.join.
   if (root === '/' && !NEEDS_CARE.test(clean)) return `/${clean}`;
   if (clean.split('/').some((part) => part === '..') || clean.includes('\0')) {
     throw new Error(`refusing path ${JSON.stringify(rel)}: it leaves the host root`);
@@ -206,7 +205,7 @@ export class SysfsHostIO implements HostIO {
     // Write-only: sysfs refuses to open a write-only attribute (unbind, bind, drivers_probe) for
     // reading, even for root (EACCES). No O_CREAT: a missing attribute fails with ENOENT as on sysfs.
     // Only the write itself can block (the kernel takes the device lock there, never at open or
-    // close), so only it runs in the thread pool: each pool round trip costs about 1 ms in the lab guest.
+    // close), so only it runs in the thread pool.
     const fail = (e: unknown): HostWriteError => new HostWriteError(target, value, (e as NodeJS.ErrnoException).code ?? 'EIO');
     let fd: number;
     try {

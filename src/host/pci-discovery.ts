@@ -89,7 +89,7 @@ export class PciDeviceReader {
 
   /**
    * Vendor, device, subsystem ids and header type from the first bytes of config space: one read
-   * where six attributes would take six (each costs as much as the whole read; bench/lab-bench.ts).
+   * where six attributes would take six (each costs as much as the whole read).
    * The attributes where config space does not hold them as the kernel shows them: an SR-IOV virtual
    * function reads vendor ffff there, a bridge keeps its subsystem ids in a capability.
    */

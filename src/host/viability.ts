@@ -2,6 +2,7 @@
 // (VFIO_GROUP_GET_STATUS); from sysfs the rule is: every non-bridge member is on vfio-pci or has no
 // driver. A member outside the planned move that sits on a host driver makes the group non-viable:
 // moving the group would silently take that device (a NIC, a disk controller) from the host.
+// The lab asked the kernel and this rule side by side (docs/kernel-facts.md, Viability).
 
 import { slotOf } from './pci-address';
 import { VFIO_DRIVER, type Gpu, type IommuGroup, type PciDevice, type Viability } from './pci-device';

@@ -1,5 +1,5 @@
 // Framebuffers, fbcon's vtconsole and the firmware framebuffer, as the 6.1 kernel behaves
-// (shared/lab/KERNEL-FACTS.md, docs/lab.md): what the vtconsoles do is decided by
+// (docs/kernel-facts.md): what the vtconsoles do is decided by
 // vtconsole-rules.ts over plain data and written into the tree here; the firmware framebuffer's
 // platform device is removed for good when a driver claims the boot VGA's aperture.
 

@@ -1,5 +1,5 @@
-// An IOMMU group held open by a process (a VM's QEMU), as the 6.1 kernel treats it (KERNEL-FACTS,
-// docs/lab.md "Nested passthrough"): host drivers refuse the group's members (EBUSY, see probe());
+// An IOMMU group held open by a process (a VM's QEMU), as the 6.1 kernel treats it (docs/kernel-facts.md,
+// A group held by a VM): host drivers refuse the group's members (EBUSY, see probe());
 // unbinding a member from vfio-pci takes the device's lock, drops the driver links at once, then
 // waits in vfio's remove until the holder lets go, and completes by itself, leaving the function
 // with no driver, whether or not the writer still waits. Writes needing that device's lock wait too.

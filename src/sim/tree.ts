@@ -29,7 +29,7 @@ export class Tree {
     const data = typeof content === 'string' ? Buffer.from(content) : content;
     let fd: number;
     try {
-      // Rewriting in place: truncating with O_TRUNC makes ext4 flush on close, 50 times slower.
+      // Rewriting in place: truncating with O_TRUNC makes ext4 flush on close.
       fd = fs.openSync(abs, 'r+');
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;

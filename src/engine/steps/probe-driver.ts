@@ -1,5 +1,6 @@
 // drivers_probe asks the kernel to find a driver for an unbound function (driver_override decides
-// which). Some drivers bind asynchronously, so the result is awaited with a bounded poll.
+// which). Some drivers bind asynchronously, so the result is awaited with a bounded poll
+// (docs/kernel-facts.md, Binding).
 
 import { formatMs } from '../../host/host-io';
 import { drmCardsOf, isDrmDriver } from '../../host/modules';

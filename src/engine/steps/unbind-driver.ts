@@ -1,5 +1,6 @@
 // Unbinding releases a function from its driver. Binding it back (the undo) needs driver_override
-// restored first: an override naming another driver makes the kernel refuse the bind.
+// restored first: an override naming another driver makes the kernel refuse the bind
+// (docs/kernel-facts.md, Binding).
 
 import { HostWriteError } from '../../host/host-io';
 import { boundDriver, driverPath } from '../device-state';

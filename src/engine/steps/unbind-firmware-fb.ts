@@ -1,7 +1,7 @@
 // The firmware framebuffer (efifb, simplefb/simpledrm, vesafb) scans out of the boot VGA's memory
 // and holds that range: vfio-pci then cannot reserve the BAR. It is unbound from its platform
 // driver before the detach. The kernel itself removes the platform device for good once vfio-pci
-// (or a DRM driver) claims the boot VGA's aperture (KERNEL-FACTS.md), so on the way back there may
+// (or a DRM driver) claims the boot VGA's aperture (docs/kernel-facts.md), so on the way back there may
 // be nothing to bind: that is said plainly, never papered over.
 
 import { findFirmwareFramebuffer, framebuffersOf, platformDriverPath } from '../../host/consoles';

@@ -1,7 +1,7 @@
 // fbcon draws the text console on the GPU's framebuffer; its vtconsole is unbound before the GPU
 // leaves (the dummy console takes the VTs over) and bound again when the GPU is back. vtconsole
 // numbers change when fbcon unregisters with the last framebuffer and registers again, so the
-// console is found by its name each time (KERNEL-FACTS.md); fbcon usually re-takes the console by
+// console is found by its name each time (docs/kernel-facts.md); fbcon usually re-takes the console by
 // itself when the driver's framebuffer registers, and then binding it is a no-op.
 
 import { findVtconsole, listFramebuffers, vtconsoleBindPath } from '../../host/consoles';

@@ -16,7 +16,7 @@ async function awaitNode(ctx: StepContext, s: StepOf<'wait-vfio-group'>): Promis
 }
 
 /** The node is there and the kernel, where it can be asked, calls the group viable (asked once: each
- *  question opens the group, which costs 1-4 ms in the lab guest). */
+ *  question opens the group). */
 async function checkViable(ctx: StepContext, s: StepOf<'wait-vfio-group'>): Promise<void> {
   const node = vfioGroupPath(s.group);
   if (!ctx.io.exists(node)) throw new Error(`/${node} is gone again`);

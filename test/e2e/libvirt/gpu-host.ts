@@ -112,7 +112,7 @@ export class GpuHost {
 
   /**
    * Drivers and overrides of every PCI device, /dev/vfio and DRM nodes: what a detach and attach
-   * round trip must restore. (The boot VGA's efifb does not come back by design: KERNEL-FACTS.)
+   * round trip must restore. (The boot VGA's efifb does not come back by design: docs/kernel-facts.md.)
    */
   pciState(): Pick<HostSnapshot, 'pciDevices' | 'vfio' | 'drm'> {
     const { pciDevices, vfio, drm } = this.snapshot();

@@ -50,7 +50,7 @@ export async function simEngine(scenario: string | Scenario, opts: { zeroDelays?
 /**
  * The host is exactly as before, with the one change the real kernel makes that no driver can undo:
  * once vfio-pci has taken the boot VGA, the firmware framebuffer device (efi-framebuffer.0) is gone
- * for good (KERNEL-FACTS.md). Everything else (drivers, overrides, /dev/vfio, vtconsoles, /proc/fb,
+ * for good (docs/kernel-facts.md). Everything else (drivers, overrides, /dev/vfio, vtconsoles, /proc/fb,
  * DRM nodes, modules) must match.
  */
 export function assertHostRestored(after: HostSnapshot, before: HostSnapshot, context = ''): void {

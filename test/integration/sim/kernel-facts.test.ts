@@ -1,6 +1,5 @@
-// Each observation in shared/lab/KERNEL-FACTS.md, replayed on the simulated host with the same
-// write sequence as the lab guest's /init (shared/lab/kernel/init); the expected states are the
-// lines the real 6.1 kernel printed in shared/lab/kernel/example-run-*.log.
+// Each behaviour in docs/kernel-facts.md, replayed on the simulated host with the same write
+// sequences the lab's guest ran; the expected states are what the real 6.1 kernel showed there.
 
 import assert from 'node:assert/strict';
 import { HostIO, HostTimeoutError, HostWriteError } from '../../../src/host/host-io';
@@ -66,7 +65,7 @@ describe('the simulated kernel behaves as the lab\'s real 6.1 kernel did', funct
   let host: SimHost;
   afterEach(async () => host?.dispose());
 
-  describe('SeaBIOS guest with bochs-drm and fbcon (example-run-seabios.log)', () => {
+  describe('SeaBIOS guest with bochs-drm and fbcon (the lab\'s seabios-bochs boot)', () => {
     beforeEach(async () => {
       host = await createSimHost(parseScenario(seabiosBochs, 'seabios'));
     });
@@ -173,7 +172,7 @@ describe('the simulated kernel behaves as the lab\'s real 6.1 kernel did', funct
     });
   });
 
-  describe('OVMF guest with efifb on the boot VGA and no DRM driver (example-run-ovmf-efifb.log)', () => {
+  describe('OVMF guest with efifb on the boot VGA and no DRM driver (the lab\'s ovmf-efifb boot)', () => {
     beforeEach(async () => {
       host = await createSimHost(parseScenario(ovmfEfifb, 'ovmf'));
     });
@@ -237,7 +236,7 @@ describe('the simulated kernel behaves as the lab\'s real 6.1 kernel did', funct
     });
   });
 
-  describe('a group held by a VM (KERNEL-FACTS, docs/lab.md "Nested passthrough")', () => {
+  describe('a group held by a VM (docs/kernel-facts.md, docs/lab.md "Nested passthrough")', () => {
     const override = (io: HostIO, a: string) => io.readText(`sys/bus/pci/devices/${a}/driver_override`);
 
     beforeEach(async () => {

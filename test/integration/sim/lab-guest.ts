@@ -1,4 +1,4 @@
-// The real-kernel lab's guest (shared/lab/kernel, KERNEL-FACTS.md) as scenarios, and a dump of its
+// The real-kernel lab's guest (docs/lab.md, docs/kernel-facts.md) as scenarios, and a dump of its
 // observable state in the same shape as the guest's /init prints it, so the emulator's answers can
 // be compared line for line with what Debian's 6.1 kernel showed.
 
