@@ -32,6 +32,7 @@ export interface Timeouts {
   probeMs: number;
   devVfioMs: number;
   displayManagerStopMs: number;
+  sessionEndMs: number;
   hookCallMs: number;
 }
 
@@ -229,6 +230,13 @@ export const CONFIG_SCHEMA = {
         'units such as nvidia-persistenced), a graphical session ending after TerminateSession, and the processes ' +
         'holding the GPU exiting after SIGTERM.',
       20_000,
+    ),
+    sessionEndMs: milliseconds(
+      'How long, once the display manager has stopped, a single-GPU handover waits for logind to end the ' +
+        'sessions that were running on the GPU\'s seat (logind ends a display manager\'s sessions a moment after ' +
+        'its stop job) before it names a session still open. Waited for only while a process still holds the GPU; ' +
+        'the wait ends at once when the sessions have ended or the GPU is free.',
+      3_000,
     ),
     hookCallMs: milliseconds(
       'How long the libvirt hook waits for the daemon\'s answer before it fails the VM\'s start.',

@@ -10,5 +10,6 @@ export function engineTimeouts(config: DaemonConfig): Partial<EngineTimeouts> {
     vfioDeviceMs: config.timeouts.devVfioMs,
     unitJobMs: config.timeouts.displayManagerStopMs,
     giveBackResets: config.giveBack.resets,
+    sessionEndMs: config.timeouts.sessionEndMs,
   };
 }

@@ -33,6 +33,8 @@ export interface EngineTimeouts {
   /** Not a time but a bound of the same kind: how many resets an attach tries on a function whose host
    *  driver did not take it back, before it gives up (give-back-reset.ts); 0: none. */
   giveBackResets: number;
+  /** After the display manager stopped, until logind has ended the sessions it ends by itself. */
+  sessionEndMs: number;
 }
 
 export const DEFAULT_TIMEOUTS: EngineTimeouts = {
@@ -42,6 +44,7 @@ export const DEFAULT_TIMEOUTS: EngineTimeouts = {
   vfioDeviceMs: 5_000,
   unitJobMs: 20_000,
   giveBackResets: 2,
+  sessionEndMs: 3_000,
 };
 
 export interface StepContext {

@@ -89,7 +89,7 @@ interface Waiter {
  * that comes after its signal loses nothing.
  */
 export class SignalWatch {
-  private installed: Promise<void> | undefined;
+  private readonly subscription: BusMatch;
   private readonly waiters = new Set<Waiter>();
   private readonly early = new Map<string, unknown[]>();
   private pending = 0;
@@ -106,34 +106,17 @@ export class SignalWatch {
   };
 
   constructor(
-    private readonly bus: dbus.MessageBus,
+    bus: dbus.MessageBus,
     private readonly match: SignalMatch,
     private readonly keyIndex: number,
-  ) {}
-
-  private get rule(): string {
-    const m = this.match;
-    return `type='signal',sender='${m.sender}',path='${m.path}',interface='${m.interface}',member='${m.member}'`;
+  ) {
+    const m = match;
+    this.subscription = new BusMatch(bus, `type='signal',sender='${m.sender}',path='${m.path}',interface='${m.interface}',member='${m.member}'`, this.onMessage);
   }
 
   /** Installs the match rule once; later calls resolve at once. */
   start(): Promise<void> {
-    this.installed ??= (async () => {
-      this.bus.on('message', this.onMessage);
-      await callMethod(this.bus, {
-        destination: 'org.freedesktop.DBus',
-        path: '/org/freedesktop/DBus',
-        interface: 'org.freedesktop.DBus',
-        member: 'AddMatch',
-        signature: 's',
-        body: [this.rule],
-      });
-    })().catch((e: unknown) => {
-      this.bus.off('message', this.onMessage);
-      this.installed = undefined;
-      throw e;
-    });
-    return this.installed;
+    return this.subscription.start();
   }
 
   /**
@@ -163,6 +146,36 @@ export class SignalWatch {
   }
 
   /** Removes the match rule (dbus-next would keep it for the connection's lifetime). */
+  close(): Promise<void> {
+    return this.subscription.close();
+  }
+}
+
+/**
+ * One match rule on the bus and the listener for what it lets through: installed once by start()
+ * (the listener first, so nothing matched is missed), removed with the listener by close().
+ */
+export class BusMatch {
+  private installed: Promise<void> | undefined;
+
+  constructor(
+    private readonly bus: dbus.MessageBus,
+    private readonly rule: string,
+    private readonly onMessage: (msg: dbus.Message) => void,
+  ) {}
+
+  start(): Promise<void> {
+    this.installed ??= (async () => {
+      this.bus.on('message', this.onMessage);
+      await this.call('AddMatch');
+    })().catch((e: unknown) => {
+      this.bus.off('message', this.onMessage);
+      this.installed = undefined;
+      throw e;
+    });
+    return this.installed;
+  }
+
   async close(): Promise<void> {
     if (!this.installed) return;
     const installed = this.installed;
@@ -170,16 +183,13 @@ export class SignalWatch {
     this.bus.off('message', this.onMessage);
     try {
       await installed;
-      await callMethod(this.bus, {
-        destination: 'org.freedesktop.DBus',
-        path: '/org/freedesktop/DBus',
-        interface: 'org.freedesktop.DBus',
-        member: 'RemoveMatch',
-        signature: 's',
-        body: [this.rule],
-      });
+      await this.call('RemoveMatch');
     } catch {
       // The rule was never installed or the connection is gone: nothing is left on the bus.
     }
+  }
+
+  private async call(member: 'AddMatch' | 'RemoveMatch'): Promise<void> {
+    await callMethod(this.bus, { destination: 'org.freedesktop.DBus', path: '/org/freedesktop/DBus', interface: 'org.freedesktop.DBus', member, signature: 's', body: [this.rule] });
   }
 }

@@ -1,9 +1,10 @@
 // The client of systemd-logind (org.freedesktop.login1): which sessions exist on a seat, and ending
-// one (TerminateSession), waiting for SessionRemoved, which is installed as a match before the call.
+// one (TerminateSession), waiting for SessionRemoved, which is installed as a match before the call;
+// waiting, bounded and woken by logind's signals, while the sessions on a seat end by themselves.
 // Also which seat a GPU belongs to, from udev's database (no ID_SEAT: seat0, as logind assigns it).
 
 import * as dbus from 'dbus-next';
-import { callMethod, getAllProperties, SignalWatch } from './dbus-client';
+import { BusCallError, BusMatch, callMethod, getAllProperties, SignalWatch } from './dbus-client';
 import { formatMs, type HostIO } from './host-io';
 import { parsePciAddress } from './pci-address';
 
@@ -11,6 +12,9 @@ export const LOGIND_BUS_NAME = 'org.freedesktop.login1';
 export const LOGIND_PATH = '/org/freedesktop/login1';
 const MANAGER = 'org.freedesktop.login1.Manager';
 const SESSION = 'org.freedesktop.login1.Session';
+
+/** What reading a session's object answers once logind has removed it (dbus-next's stand-in says InvalidArgs). */
+const SESSION_GONE = ['org.freedesktop.DBus.Error.UnknownObject', 'org.freedesktop.DBus.Error.UnknownInterface', 'org.freedesktop.DBus.Error.InvalidArgs', 'org.freedesktop.login1.NoSuchSession'];
 
 /** Session types that draw on a GPU (logind's Type property). */
 export const GRAPHICAL_SESSION_TYPES: readonly string[] = ['x11', 'wayland', 'mir'];
@@ -38,16 +42,43 @@ export class SessionTimeoutError extends Error {
 
 export class LogindSessions {
   private readonly removed: SignalWatch;
+  private readonly changes: LogindChanges;
 
   constructor(private readonly bus: dbus.MessageBus) {
     this.removed = new SignalWatch(bus, { sender: LOGIND_BUS_NAME, path: LOGIND_PATH, interface: MANAGER, member: 'SessionRemoved' }, 0);
+    this.changes = new LogindChanges(bus);
+  }
+
+  /**
+   * The graphical sessions on `seat` once `settled(open)` holds, none is left, or `timeoutMs` has
+   * passed: re-read whenever logind signals a change (SessionRemoved, a session's State turning
+   * "closing"), never on a timer. For what logind ends by itself a moment after a display manager stops.
+   */
+  async waitWhileEnding(seat: string, timeoutMs: number, settled: (open: LogindSession[]) => boolean, signal?: AbortSignal): Promise<LogindSession[]> {
+    await this.changes.start();
+    const deadline = performance.now() + timeoutMs;
+    for (;;) {
+      // Armed before the read, so a change between the read and the wait is not missed.
+      const changed = this.changes.next();
+      const open = await this.graphicalOnSeat(seat);
+      const left = deadline - performance.now();
+      if (open.length === 0 || settled(open) || left <= 0 || signal?.aborted) return open;
+      await changed.within(left, signal);
+    }
   }
 
   async list(): Promise<LogindSession[]> {
     const [rows] = (await this.manager('ListSessions', '', [])) as [[string, number, string, string, string][]];
     const sessions: LogindSession[] = [];
     for (const [id, uid, user, seat, path] of rows ?? []) {
-      const p = await getAllProperties(this.bus, LOGIND_BUS_NAME, path, SESSION);
+      let p: Record<string, unknown>;
+      try {
+        p = await getAllProperties(this.bus, LOGIND_BUS_NAME, path, SESSION);
+      } catch (e) {
+        // Removed between the listing and this read: it is not there any more.
+        if (e instanceof BusCallError && SESSION_GONE.includes(e.errorName)) continue;
+        throw e;
+      }
       sessions.push({ id, uid, user, seat, type: String(p.Type ?? ''), class: String(p.Class ?? ''), state: String(p.State ?? '') });
     }
     return sessions;
@@ -70,8 +101,8 @@ export class LogindSessions {
     );
   }
 
-  close(): Promise<void> {
-    return this.removed.close();
+  async close(): Promise<void> {
+    await Promise.all([this.removed.close(), this.changes.close()]);
   }
 
   private manager(member: string, signature: string, body: unknown[]): Promise<unknown[]> {
@@ -79,9 +110,60 @@ export class LogindSessions {
   }
 }
 
-/** One line per session for messages: "2 (alice, wayland)". */
+/** One line per session for messages: "2 (alice, wayland)", "c1 (sddm, x11 greeter, closing)". */
 export function describeSessions(sessions: readonly LogindSession[]): string {
-  return sessions.map((s) => `${s.id} (${s.user}, ${s.type}${s.class === 'greeter' ? ' greeter' : ''})`).join(', ');
+  return sessions.map((s) => `${s.id} (${s.user}, ${s.type}${s.class === 'greeter' ? ' greeter' : ''}${s.state === 'closing' ? ', closing' : ''})`).join(', ');
+}
+
+/**
+ * Every signal logind sends below its path (SessionNew, SessionRemoved, PropertiesChanged of a
+ * session), as a wake-up: one match rule, installed once, removed at close.
+ */
+class LogindChanges {
+  private readonly waiting = new Set<() => void>();
+  private readonly subscription: BusMatch;
+
+  constructor(bus: dbus.MessageBus) {
+    this.subscription = new BusMatch(bus, `type='signal',sender='${LOGIND_BUS_NAME}',path_namespace='${LOGIND_PATH}'`, (msg) => {
+      if (msg.type !== dbus.MessageType.SIGNAL || !msg.path?.startsWith(LOGIND_PATH)) return;
+      for (const wake of this.waiting) wake();
+      this.waiting.clear();
+    });
+  }
+
+  start(): Promise<void> {
+    return this.subscription.start();
+  }
+
+  /** The next change; `within(ms)` resolves at it, or after `ms`, or on abort, whichever comes first. */
+  next(): { within(ms: number, signal?: AbortSignal): Promise<void> } {
+    let seen = false;
+    let wake: (() => void) | undefined;
+    const onChange = (): void => {
+      seen = true;
+      wake?.();
+    };
+    this.waiting.add(onChange);
+    return {
+      within: (ms, signal) =>
+        new Promise<void>((resolve) => {
+          const done = (): void => {
+            clearTimeout(timer);
+            signal?.removeEventListener('abort', done);
+            this.waiting.delete(onChange);
+            resolve();
+          };
+          const timer = setTimeout(done, ms);
+          signal?.addEventListener('abort', done, { once: true });
+          wake = done;
+          if (seen) done();
+        }),
+    };
+  }
+
+  close(): Promise<void> {
+    return this.subscription.close();
+  }
 }
 
 /**

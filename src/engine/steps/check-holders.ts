@@ -1,11 +1,14 @@
 // No process may hold the GPU when its driver is unbound: the unbind would block in the kernel until
 // the process lets go (libvirtd then hangs in the hook). After the display manager has stopped, the
 // processes still holding the GPU's device nodes are refused by name and PID, or asked to exit
-// (SIGTERM) when the VM's settings say holders: "terminate".
+// (SIGTERM) when the VM's settings say holders: "terminate". logind ends the display manager's
+// sessions a moment after its stop job, and their processes with them: while graphical sessions are
+// open on the seat, that is waited for first (bounded by timeouts.sessionEndMs, woken by logind's
+// signals), so neither a refusal nor a SIGTERM is for something that was ending anyway.
 
 import { describeGpuHolders, findGpuHolders, gpuDeviceNodes, signalGpuHolders, type GpuHolder } from '../../host/gpu-holders';
 import { formatMs } from '../../host/host-io';
-import { describeSessions } from '../../host/logind-sessions';
+import { describeSessions, type LogindSession } from '../../host/logind-sessions';
 import { StepError } from '../engine-error';
 import type { StepContext, StepExecutor } from '../step-executor';
 import type { StepOf } from '../step-spec';
@@ -22,14 +25,13 @@ function holdersNow(ctx: StepContext, s: StepOf<'check-holders'>): GpuHolder[] {
   return findGpuHolders(ctx.io, gpuDeviceNodes(ctx.io, s.devices, { nvidia: s.nvidia }));
 }
 
-/** The graphical sessions still open on the seat, as a clause for the refusal; "" when none or unknown. */
-async function openSessions(ctx: StepContext, seat: string): Promise<string> {
+/** The graphical sessions left on the seat once those ending by themselves have ended or the GPU is free; [] when unknown. */
+async function sessionsAfterTheirEnd(ctx: StepContext, s: StepOf<'check-holders'>): Promise<LogindSession[]> {
   try {
-    const sessions = (await ctx.services?.logind.graphicalOnSeat(seat)) ?? [];
-    return sessions.length > 0 ? `; graphical sessions still open on ${seat}: ${describeSessions(sessions)}` : '';
+    return (await ctx.services?.logind.waitWhileEnding(s.seat, ctx.timeouts.sessionEndMs, () => holdersNow(ctx, s).length === 0, ctx.signal)) ?? [];
   } catch {
     // The refusal names the processes; logind's view only adds a hint.
-    return '';
+    return [];
   }
 }
 
@@ -37,10 +39,12 @@ export const checkHoldersStep: StepExecutor<'check-holders'> = {
   describe: (s) => `check that no process holds ${s.devices[0]}`,
 
   async do(ctx, s) {
+    if (holdersNow(ctx, s).length === 0) return undefined;
+    const open = await sessionsAfterTheirEnd(ctx, s);
     const holders = holdersNow(ctx, s);
     if (holders.length === 0) return undefined;
     if (s.policy === 'refuse') {
-      const sessions = await openSessions(ctx, s.seat);
+      const sessions = open.length > 0 ? `; graphical sessions still open on ${s.seat}: ${describeSessions(open)}` : '';
       throw new StepError(
         'Busy',
         `${describeGpuHolders(holders)}${sessions}`,

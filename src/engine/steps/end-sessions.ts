@@ -1,7 +1,8 @@
 // Ending the graphical logind sessions on the GPU's seat (opt-in: it logs their users out). Stopping
 // the display manager does not always end the sessions it started: a compositor in a user session
 // can outlive it and keep the GPU open. Each session ends with TerminateSession and is waited for
-// (SessionRemoved), bounded by timeouts.unitJobMs.
+// (SessionRemoved), bounded by timeouts.unitJobMs. A session already "closing" is one logind is ending
+// by itself (the display manager's, a moment after its stop job): it is waited for, not terminated.
 
 import { describeSessions, SessionTimeoutError, type LogindSession } from '../../host/logind-sessions';
 import { BusCallError } from '../../host/dbus-client';
@@ -25,13 +26,33 @@ async function graphicalSessions(ctx: StepContext, seat: string): Promise<Logind
   }
 }
 
+async function waitForEnding(ctx: StepContext, seat: string, ending: LogindSession[]): Promise<void> {
+  const isEnding = (x: LogindSession): boolean => ending.some((e) => e.id === x.id);
+  let left: LogindSession[];
+  try {
+    const { logind } = servicesOf(ctx, `wait for the sessions on ${seat} to end`);
+    left = (await logind.waitWhileEnding(seat, ctx.timeouts.unitJobMs, (now) => !now.some(isEnding), ctx.signal)).filter(isEnding);
+  } catch (e) {
+    throw busFailure(e, `wait for the sessions on ${seat} to end`, 'logind');
+  }
+  if (left.length > 0) {
+    throw new StepError(
+      'Timeout',
+      `session${left.length === 1 ? '' : 's'} ${describeSessions(left)} on ${seat} did not end within ${formatMs(ctx.timeouts.unitJobMs)} of logind closing ${left.length === 1 ? 'it' : 'them'}`,
+      `see "loginctl session-status ${left[0].id}" for what keeps it open`,
+    );
+  }
+}
+
 export const endSessionsStep: StepExecutor<'end-sessions'> = {
   describe: (s) => `end the graphical sessions on ${s.seat}`,
 
   async do(ctx, s) {
     const sessions = await graphicalSessions(ctx, s.seat);
     const { logind } = servicesOf(ctx, `end the sessions on ${s.seat}`);
-    for (const session of sessions) {
+    const ending = sessions.filter((x) => x.state === 'closing');
+    const open = sessions.filter((x) => x.state !== 'closing');
+    for (const session of open) {
       try {
         await logind.terminate(session, ctx.timeouts.unitJobMs);
       } catch (e) {
@@ -47,7 +68,12 @@ export const endSessionsStep: StepExecutor<'end-sessions'> = {
         throw busFailure(e, `end session ${session.id}`, 'logind');
       }
     }
-    return sessions.length > 0 ? `ended session${sessions.length === 1 ? '' : 's'} ${describeSessions(sessions)}` : undefined;
+    if (ending.length > 0) await waitForEnding(ctx, s.seat, ending);
+    const notes = [
+      ...(open.length > 0 ? [`ended session${open.length === 1 ? '' : 's'} ${describeSessions(open)}`] : []),
+      ...(ending.length > 0 ? [`waited for ${describeSessions(ending)}, which logind was ending`] : []),
+    ];
+    return notes.length > 0 ? notes.join('; ') : undefined;
   },
 
   async verify(ctx, s) {

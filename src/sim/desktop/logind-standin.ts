@@ -3,9 +3,13 @@
 // Seat/Type/Class/State, and SessionNew/SessionRemoved. It runs as its own node process (this file is
 // also its entry point). Tests script it: which sessions exist, how long a session takes to close,
 // sessions that never close, D-Bus errors on chosen calls; it records every call with its arguments.
+// As the real logind, it ends a display manager's session a moment after the unit's stop job is done
+// (it follows systemd's JobRemoved), and a session's processes exit before SessionRemoved.
 
 import * as dbus from 'dbus-next';
 import type { LogindSession } from '../../host/logind-sessions';
+import { endSimProcess } from '../sim-processes';
+import { SYSTEMD_BUS_NAME, SYSTEMD_MANAGER_INTERFACE, SYSTEMD_PATH, SYSTEMD_UNIT_INTERFACE } from './systemd-standin';
 import { StandinProcess, busLabelEscape, launchStandin, readOnlyProperties, runStandinMain, type StandinBus } from './standin-channel';
 
 export const LOGIND_BUS_NAME = 'org.freedesktop.login1';
@@ -27,6 +31,14 @@ export interface SessionSpec {
   state?: string;
   /** What TerminateSession does: the session disappears after latencyMs, or never (stays "closing"). */
   terminate?: { latencyMs?: number; never?: boolean };
+  /**
+   * A display manager's session: once systemd's stop job for `unit` is done, the session turns
+   * "closing" after closingAfterMs (default 0) and is removed after removedAfterMs.
+   */
+  endsWithUnit?: { unit: string; closingAfterMs?: number; removedAfterMs: number };
+  /** Its processes on the simulated host at `simRoot`: they exit when the session ends, before SessionRemoved. */
+  pids?: number[];
+  simRoot?: string;
 }
 
 /** A session as logind shows it: the same shape its client reads (src/host/logind-sessions.ts). */
@@ -45,6 +57,11 @@ export class LogindStandin extends StandinProcess {
   /** Adds a session (emitting SessionNew), or changes the given fields of an existing one. */
   async setSession(spec: SessionSpec): Promise<void> {
     await this.request('setSession', spec);
+  }
+
+  /** Ends a session now, as logind does once its processes are gone: they exit, then SessionRemoved. */
+  async removeSession(id: string): Promise<void> {
+    await this.request('removeSession', id);
   }
 
   /** The sessions that still exist, in creation order. */
@@ -68,9 +85,11 @@ export function startLogindStandin(bus: StandinBus, options: LogindStandinOption
 
 const { Interface } = dbus.interface;
 
+type OptionalSpec = 'terminate' | 'endsWithUnit' | 'pids' | 'simRoot';
+
 class Session {
   readonly object: SessionInterface;
-  spec: Required<Omit<SessionSpec, 'terminate'>> & Pick<SessionSpec, 'terminate'>;
+  spec: Required<Omit<SessionSpec, OptionalSpec>> & Pick<SessionSpec, OptionalSpec>;
 
   constructor(spec: SessionSpec) {
     this.spec = { seat: 'seat0', type: 'wayland', class: 'user', state: 'active', ...spec };
@@ -157,15 +176,33 @@ class LogindModel {
   }
 
   terminate(session: Session): void {
-    session.spec.state = 'closing';
-    Interface.emitPropertiesChanged(session.object, { State: 'closing', Active: false }, []);
+    this.close(session);
     const behaviour = session.spec.terminate ?? {};
     if (behaviour.never) return;
     setTimeout(() => this.remove(session), behaviour.latencyMs ?? 0);
   }
 
-  private remove(session: Session): void {
+  /** systemd ended a job of `unit` with `result`; the sessions a stopped display manager ran end a moment later. */
+  unitJobEnded(unit: string, result: string, activeState: string): void {
+    if (result !== 'done' || activeState !== 'inactive') return;
+    for (const session of this.all()) {
+      const ends = session.spec.endsWithUnit;
+      if (ends?.unit !== unit) continue;
+      setTimeout(() => this.close(session), ends.closingAfterMs ?? 0);
+      setTimeout(() => this.remove(session), ends.removedAfterMs);
+    }
+  }
+
+  private close(session: Session): void {
+    if (this.sessions.get(session.spec.id) !== session || session.spec.state === 'closing') return;
+    session.spec.state = 'closing';
+    Interface.emitPropertiesChanged(session.object, { State: 'closing', Active: false }, []);
+  }
+
+  remove(session: Session): void {
     if (this.sessions.get(session.spec.id) !== session) return;
+    const { pids = [], simRoot } = session.spec;
+    if (simRoot) for (const pid of pids) endSimProcess(simRoot, pid);
     this.sessions.delete(session.spec.id);
     this.bus.unexport(session.path, session.object);
     this.manager.SessionRemoved(session.spec.id, session.path);
@@ -204,10 +241,35 @@ ManagerInterface.configureMembers({
   },
 });
 
+/** Follows systemd's JobRemoved, as logind does, and tells the model each job's unit, result and the unit's state after it. */
+function followSystemdJobs(bus: dbus.MessageBus, model: LogindModel): Promise<void> {
+  const call = async (path: string, iface: string, member: string, signature: string, body: unknown[]): Promise<unknown[]> =>
+    (await bus.call(new dbus.Message({ destination: SYSTEMD_BUS_NAME, path, interface: iface, member, signature, body })))?.body ?? [];
+  bus.on('message', (msg: dbus.Message) => {
+    if (msg.type !== dbus.MessageType.SIGNAL || msg.path !== SYSTEMD_PATH || msg.member !== 'JobRemoved') return;
+    const [, , unit, result] = msg.body as [number, string, string, string];
+    void (async () => {
+      const [unitPath] = (await call(SYSTEMD_PATH, SYSTEMD_MANAGER_INTERFACE, 'GetUnit', 's', [unit])) as [string];
+      const [state] = (await call(unitPath, 'org.freedesktop.DBus.Properties', 'Get', 'ss', [SYSTEMD_UNIT_INTERFACE, 'ActiveState'])) as [dbus.Variant];
+      model.unitJobEnded(unit, result, String(state.value));
+    })().catch(() => undefined);
+  });
+  const rule = `type='signal',sender='${SYSTEMD_BUS_NAME}',path='${SYSTEMD_PATH}',member='JobRemoved'`;
+  return bus
+    .call(new dbus.Message({ destination: 'org.freedesktop.DBus', path: '/org/freedesktop/DBus', interface: 'org.freedesktop.DBus', member: 'AddMatch', signature: 's', body: [rule] }))
+    .then(() => undefined);
+}
+
 function serve(bus: dbus.MessageBus): Record<string, (args: never) => unknown> {
   const model = new LogindModel(bus);
+  const following = followSystemdJobs(bus, model);
+  following.catch(() => undefined); // reported to the setSession that needs it
   return {
-    setSession: (spec: SessionSpec) => model.setSession(spec),
+    setSession: async (spec: SessionSpec) => {
+      if (spec.endsWithUnit) await following;
+      model.setSession(spec);
+    },
+    removeSession: (id: string) => model.remove(model.get(id)),
     sessions: () => model.all().map((s) => s.snapshot()),
   };
 }

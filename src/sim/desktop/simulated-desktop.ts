@@ -47,7 +47,8 @@ export async function startSimulatedDesktop(bus: StandinBus, simRoot: string, op
     ...(opts.units ?? []).map(({ pids: _pids, ...u }) => ({ activeState: 'active' as const, ...u, jobs: { stop: { result: 'never' as const }, start: { result: 'never' as const } } })),
   ];
   const systemd = await startSystemdStandin(bus, { units });
-  const logind = await startLogindStandin(bus, { sessions: opts.sessions ?? [] });
+  // A session's processes (pids) live on this simulated host, and exit with the session.
+  const logind = await startLogindStandin(bus, { sessions: (opts.sessions ?? []).map((session) => ({ simRoot, ...session })) });
   const watcher = dbus.sessionBus({ busAddress: bus.address });
   const bridged: Promise<void>[] = [];
 

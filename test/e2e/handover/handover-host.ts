@@ -30,7 +30,7 @@ export const FBCON = '(M) frame buffer device';
 export const SETTINGS: HandoverSettings = { displayManagerUnit: 'display-manager.service', endSessions: false, unloadModules: false, holders: 'refuse' };
 
 /** Short timeouts keep failing tests quick; the zero-delay emulator and the stand-ins answer at once. */
-export const TIMEOUTS: Partial<EngineTimeouts> = { writeMs: 1_000, probeMs: 1_000, vfioDeviceMs: 1_000, unitJobMs: 2_000 };
+export const TIMEOUTS: Partial<EngineTimeouts> = { writeMs: 1_000, probeMs: 1_000, vfioDeviceMs: 1_000, unitJobMs: 2_000, sessionEndMs: 500 };
 
 export interface HandoverHost {
   sim: SimHost;

@@ -9,6 +9,7 @@ import { isModuleLoaded } from '../../../src/host/modules';
 import { snapshotHost } from '../../../src/sim/snapshot';
 import { assertHostRestored, journalFiles } from '../../integration/engine/sim-engine';
 import { holdDevice, type DeviceHolder } from './device-holder';
+import { waitFor } from '../../support/processes';
 import { DM_UNIT } from '../../../src/sim/desktop/simulated-desktop';
 import { driversOf, FBCON, GPU, GROUP, handoverSuite, HOST_DRIVERS, SEED_DM_PIDS, seedVariant, SETTINGS, simProcessRuns, type HandoverHost } from './handover-host';
 
@@ -140,6 +141,53 @@ describe('single-GPU handover on the simulated seed host', function () {
       new RegExp(`node \\(PID ${holder.pid}\\) holds /dev/dri/renderD128; graphical sessions still open on seat0: 2 \\(alice, wayland\\); .*or set endSessions`),
     );
     assert.deepEqual(await host.desktop.logind.calls('TerminateSession'), []);
+  });
+
+  describe('sessions logind ends a moment after the display manager stops', () => {
+    // Here Xorg (845) runs in sddm's greeter session rather than in sddm's unit: it exits only when
+    // logind ends the session, after the stop job is done, as a real logind does.
+    const greeter = { id: 'c1', uid: 120, user: 'sddm', type: 'x11', class: 'greeter', pids: [845] };
+
+    it('waits for the session to end (logind\'s signals, bounded) and names no session that was ending anyway', async () => {
+      const ending = { ...greeter, endsWithUnit: { unit: DM_UNIT, closingAfterMs: 50, removedAfterMs: 300 } };
+      const host = await suite.host({ desktop: { dmPids: [812], sessions: [ending] }, timeouts: { sessionEndMs: 20_000 } });
+      const report = await host.engine.detach(GPU, { owner: 'win10', handover: SETTINGS });
+      assert.deepEqual(driversOf(host), ALL_VFIO);
+      assert.equal(report.steps[1].description, `check that no process holds ${GPU}`);
+      assert.equal(simProcessRuns(host, 845), false, 'Xorg exited with its session');
+      assert.deepEqual(await host.desktop.logind.sessions(), []);
+      assert.deepEqual(await host.desktop.logind.calls('TerminateSession'), [], 'logind ended it by itself');
+    });
+
+    it('names a session that stays open, once the bound has passed, beside the process holding the GPU', async () => {
+      const host = await suite.host({ desktop: { dmPids: [812], sessions: [greeter] }, timeouts: { sessionEndMs: 300 } });
+      await assert.rejects(host.engine.detach(GPU, { owner: 'win10', handover: SETTINGS }), (e: unknown) => {
+        assert.ok(e instanceof EngineError);
+        assert.equal(e.code, 'Busy');
+        assert.match(e.message, /: Xorg \(PID 845\) holds \/dev\/dri\/card0, \/dev\/dri\/renderD128; graphical sessions still open on seat0: c1 \(sddm, x11 greeter\); /);
+        return true;
+      });
+      assert.deepEqual((await host.desktop.logind.sessions()).map((x) => [x.id, x.state]), [['c1', 'active']]);
+    });
+
+    it('names a session logind closes but never removes as closing', async () => {
+      const stuck = { ...greeter, endsWithUnit: { unit: DM_UNIT, closingAfterMs: 0, removedAfterMs: 3_600_000 } };
+      const host = await suite.host({ desktop: { dmPids: [812], sessions: [stuck] }, timeouts: { sessionEndMs: 300 } });
+      await assert.rejects(host.engine.detach(GPU, { owner: 'win10', handover: SETTINGS }), /: Xorg \(PID 845\) holds \/dev\/dri\/card0, \/dev\/dri\/renderD128; graphical sessions still open on seat0: c1 \(sddm, x11 greeter, closing\); /);
+    });
+
+    it('with endSessions, waits for a closing session instead of terminating it', async () => {
+      const closing = { ...greeter, pids: [], state: 'closing', terminate: { never: true } };
+      const host = await suite.host({ desktop: { dmPids: [812, 845], sessions: [closing] }, timeouts: { unitJobMs: 20_000 } });
+      const listed = (await host.desktop.logind.calls('ListSessions')).length;
+      const detaching = host.engine.detach(GPU, { owner: 'win10', handover: { ...SETTINGS, endSessions: true } });
+      // logind ends it once the step has seen it closing.
+      await waitFor('the step listing the sessions', async () => (await host.desktop.logind.calls('ListSessions')).length > listed);
+      await host.desktop.logind.removeSession('c1');
+      const report = await detaching;
+      assert.equal(report.steps[1].note, 'waited for c1 (sddm, x11 greeter, closing), which logind was ending');
+      assert.deepEqual(await host.desktop.logind.calls('TerminateSession'), []);
+    });
   });
 
   it('unloads nouveau once the group is on vfio-pci and loads it back on return, modules exactly as before', async () => {

@@ -29,7 +29,7 @@ describe('config validation', () => {
       state: { dir: '/var/lib/gpu-hookd' },
       access: { group: 'gpuhookd' },
       log: { level: 'info' },
-      timeouts: { unbindMs: 10_000, probeMs: 5_000, devVfioMs: 5_000, displayManagerStopMs: 20_000, hookCallMs: 120_000 },
+      timeouts: { unbindMs: 10_000, probeMs: 5_000, devVfioMs: 5_000, displayManagerStopMs: 20_000, sessionEndMs: 3_000, hookCallMs: 120_000 },
       giveBack: { resets: 2 },
       defaults: {
         displayManagerUnit: 'display-manager.service',
@@ -65,6 +65,7 @@ describe('config validation', () => {
     ['a fractional timeout', { timeouts: { devVfioMs: 1.5 } }, `${FILE}: timeouts.devVfioMs must be a positive integer, got 1.5`],
     ['a timeout as a string', { timeouts: { hookCallMs: '5000' } }, `${FILE}: timeouts.hookCallMs must be a positive integer, got "5000"`],
     ['a timeout over an hour', { timeouts: { displayManagerStopMs: 3_600_001 } }, `${FILE}: timeouts.displayManagerStopMs must be at most 3600000 (one hour), got 3600001`],
+    ['a session wait of 0 ms', { timeouts: { sessionEndMs: 0 } }, `${FILE}: timeouts.sessionEndMs must be a positive integer, got 0`],
     ['a negative number of resets', { giveBack: { resets: -1 } }, `${FILE}: giveBack.resets must be a whole number from 0 to 5, got -1`],
     ['too many resets', { giveBack: { resets: 6 } }, `${FILE}: giveBack.resets must be a whole number from 0 to 5, got 6`],
     ['an unknown reset policy', { defaults: { resetRisk: 'ignore' } }, `${FILE}: defaults.resetRisk must be one of "warn", "refuse", got "ignore"`],
