@@ -1,5 +1,6 @@
 // Benchmark of the gpu-hookd process (issue 5) on a private system-like bus with the shipped policy
-// and the simulated seed host (root: the e2e daemon harness). Each figure against a baseline in the
+// and the simulated seed host (root: the e2e daemon harness, which starts the simulated daemon's
+// entry; footprint-bench.ts measures the product's own). Each figure against a baseline in the
 // same script, rounds alternating so that machine load hits both alike:
 //  1. start -> org.gpuhookd1 owned (seen as NameOwnerChanged), against `node -e` that connects
 //     with dbus-next and requests the same name. Goal: median <= 400 ms.
