@@ -80,6 +80,7 @@ describe('gpu-hookd D-Bus API (real daemon, real dbus-daemon, simulated seed hos
         Functions: RTX_FUNCTIONS,
         Drivers: HOST_DRIVERS,
         HostDrivers: {},
+        Leftovers: {},
         Mode: 'host',
         Owner: '',
         LastError: '',

@@ -154,6 +154,15 @@ export class GpuHost {
  * `host`. Both are one per machine: the harness is held first (waiting while another run holds it),
  * then hook.conf is written. stop() ends libvirtd and removes hook.conf.
  */
+/** Stops libvirtd (when it was started), then the daemon and its host, whatever the first did. */
+export async function stopLibvirtAndHost(stopLibvirt: (() => Promise<void>) | undefined, host: GpuHost | undefined): Promise<void> {
+  try {
+    await stopLibvirt?.();
+  } finally {
+    await host?.stop();
+  }
+}
+
 export async function startLibvirtWithHook(host: GpuHost, extraHooks: HookFile[] = []): Promise<{ lv: Libvirt; stop(): Promise<void> }> {
   const lv = await startLibvirt({ hooks: [...gpuHookdHookFiles(), ...extraHooks], waitForOtherRunMs: 300_000 });
   let removeHookConf: () => void;

@@ -11,7 +11,7 @@ import { safeDomainXml, type TestDomainSpec } from '../../support/safe-domain';
 import { waitFor } from '../../support/processes';
 import { clearFaults, injectFault } from '../../../src/sim/faults';
 import { listRunningDomains, runningDomainCheck } from '../../../src/libvirt/running-domains';
-import { ALL_VFIO, GpuHost, RTX, RTX_HOST_DRIVERS, driverProbeHook, gpuMetadata, probeRecords, startLibvirtWithHook } from './gpu-host';
+import { ALL_VFIO, GpuHost, stopLibvirtAndHost, RTX, RTX_HOST_DRIVERS, driverProbeHook, gpuMetadata, probeRecords, startLibvirtWithHook } from './gpu-host';
 
 const HOST_DRIVERS_LINE = RTX_HOST_DRIVERS.join(' ');
 const VFIO_LINE = ALL_VFIO.join(' ');
@@ -32,13 +32,7 @@ describe('virsh start with the gpu-hookd hook in a real libvirtd', function () {
     ({ lv, stop: stopLibvirt } = await startLibvirtWithHook(host, [driverProbeHook(host.root, probeLog)]));
   });
 
-  after(async () => {
-    try {
-      await stopLibvirt?.();
-    } finally {
-      await host?.stop();
-    }
-  });
+  after(() => stopLibvirtAndHost(stopLibvirt, host));
 
   afterEach(async function () {
     if (this.currentTest?.state === 'failed') {
