@@ -2,6 +2,7 @@
 // on the simulated host (src/sim/scenarios/<simScenario>.json) modelling the same guest, for the
 // differential check.
 
+import type { StepSpec } from '../../src/engine/step-spec';
 import type { GuestJob, TransitionJob } from './lab-job';
 import { GUEST_GPU, GUEST_GPU_AUDIO, gpuWithAudio, type MachineSpec } from './runner/qemu-machine';
 
@@ -112,6 +113,34 @@ export const FAULTS: LabScenario = {
   simScenario: 'lab-faults',
 };
 
+/** What another tool does to leave the audio function on vfio-pci (a hook script, virsh nodedev-detach). */
+const AUDIO_LEFT_ON_VFIO: StepSpec[] = [
+  { kind: 'set-override', device: GUEST_GPU_AUDIO, value: 'vfio-pci', previous: null },
+  { kind: 'unbind-driver', device: GUEST_GPU_AUDIO, driver: 'snd_hda_intel', restoreOverride: null },
+  { kind: 'probe-driver', device: GUEST_GPU_AUDIO, expect: 'vfio-pci' },
+];
+
+export const LEFTOVERS: LabScenario = {
+  name: 'leftovers',
+  proves:
+    'a function another tool left on vfio-pci by driver_override goes to the driver the real kernel chooses: ' +
+    'at an attach of a GPU gpu-hookd never moved, and at the attach after a detach that found it so',
+  machine: SEABIOS_BOCHS.machine,
+  job: {
+    kind: 'transitions',
+    settle: { [GUEST_GPU]: 'bochs-drm', [GUEST_GPU_AUDIO]: 'snd_hda_intel' },
+    list: false,
+    runs: [
+      { label: 'left by another tool', action: 'steps', gpu: GUEST_GPU, steps: AUDIO_LEFT_ON_VFIO },
+      { label: 'attach never moved', action: 'attach', gpu: GUEST_GPU },
+      { label: 'left again', action: 'steps', gpu: GUEST_GPU, steps: AUDIO_LEFT_ON_VFIO },
+      { label: 'detach', action: 'detach', gpu: GUEST_GPU },
+      { label: 'attach', action: 'attach', gpu: GUEST_GPU },
+    ],
+  },
+  simScenario: 'lab-seabios-bochs',
+};
+
 export const BENCH_MACHINE: MachineSpec = SEABIOS_BOCHS.machine;
 
-export const ALL_SCENARIOS = [SEABIOS_BOCHS, OVMF_EFIFB, VIRTIO_VGA, FAULTS];
+export const ALL_SCENARIOS = [SEABIOS_BOCHS, OVMF_EFIFB, VIRTIO_VGA, FAULTS, LEFTOVERS];
