@@ -17,6 +17,7 @@ import { LIBVIRT_BIND_DIRS, LIBVIRT_BUS_CONFIG, LIBVIRT_BUS_SOCKET, LIBVIRT_ETC_
 import { NESTED_WORKLOAD } from '../../nested/nested-sysroot';
 import { runBounded, runChecked, startBounded, type CommandResult, type StartedCommand } from '../../runner/command';
 import type { LibvirtJob, LibvirtResult, VirshCall } from '../libvirt-job';
+import { labDomainXml } from '../lab-domain';
 
 export interface LibvirtContext {
   io: HostIO;
@@ -38,32 +39,9 @@ const BUS_ADDRESS = `unix:path=${LIBVIRT_BUS_SOCKET}`;
 const CHROOT_ENV = { PATH: '/usr/sbin:/usr/bin', HOME: '/tmp', LC_ALL: 'C', TMPDIR: '/tmp' };
 const DIRS = ['var/lib/libvirt/qemu', 'var/cache/libvirt/qemu', 'var/log/libvirt/qemu', 'var/lib/gpu-hookd', 'run/libvirt', 'run/gpu-hookd-lab'];
 
-/** The domain: q35 under TCG, both functions on the root bus (the workload scans bus 0), serial to a file. */
+/** The domain: the lab's nested VM with both functions as <hostdev managed='no'>. */
 export function domainXml(job: Pick<LibvirtJob, 'gpu' | 'audio'>): string {
-  const hostdev = (address: string, slot: number): string => {
-    const [domain, bus, devfn] = address.split(':');
-    const [device, fn] = devfn.split('.');
-    return `    <hostdev mode='subsystem' type='pci' managed='no'>
-      <source><address domain='0x${domain}' bus='0x${bus}' slot='0x${device}' function='0x${fn}'/></source>
-      <address type='pci' domain='0x0000' bus='0x00' slot='0x${slot.toString(16).padStart(2, '0')}' function='0x0'/>
-    </hostdev>`;
-  };
-  return `<domain type='qemu'>
-  <name>${DOMAIN}</name>
-  <memory unit='MiB'>64</memory>
-  <vcpu>1</vcpu>
-  <os><type arch='x86_64' machine='q35'>hvm</type><kernel>${NESTED_WORKLOAD}</kernel></os>
-  <on_poweroff>destroy</on_poweroff>
-  <devices>
-    <emulator>/usr/bin/qemu-system-x86_64</emulator>
-    <controller type='usb' model='none'/>
-    <memballoon model='none'/>
-    <serial type='file'><source path='${SERIAL_LOG}'/><target port='0'/></serial>
-${hostdev(job.gpu, 2)}
-${hostdev(job.audio, 3)}
-  </devices>
-</domain>
-`;
+  return labDomainXml({ name: DOMAIN, kernel: NESTED_WORKLOAD, serialLog: SERIAL_LOG, hostdevs: [job.gpu, job.audio], managed: 'no' });
 }
 
 export async function runLibvirtJob(job: LibvirtJob, ctx: LibvirtContext): Promise<LibvirtResult> {
