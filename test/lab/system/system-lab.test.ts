@@ -146,10 +146,17 @@ for (const release of SYSTEM_RELEASES) {
       assertDesktop('kill.next.released');
     });
 
-    it('D-Bus activation: with gpu-hookd stopped, virsh start starts it and gets the GPU', () => {
+    it('D-Bus activation: with gpu-hookd stopped, virsh start has the bus start it through systemd, and gets the GPU when it is ready within the bus\'s 25 s', () => {
       const f = facts();
-      assert.deepEqual([f['activation.before'], f['activation.startRc'], f['activation.after'], f['activation.driver.gpu']], ['inactive', '0', 'active', 'vfio-pci'], text('start-activation'));
-      assert.equal(f['activation.destroyRc'], '0');
+      assert.deepEqual([f['activation.before'], f['activation.after']], ['inactive', 'active'], 'the hook\'s call did not start gpu-hookd');
+      assert.match(f['activation.readyMs'] ?? '', /^\d+$/, 'the activated start\'s time to READY=1 was not recorded');
+      if (Number(f['activation.readyMs']) <= BUS_ACTIVATION_TIMEOUT_MS) {
+        assert.deepEqual([f['activation.startRc'], f['activation.driver.gpu'], f['activation.destroyRc']], ['0', 'vfio-pci', '0'], text('start-activation'));
+      } else {
+        // TCG on a loaded machine: the bus stopped waiting while systemd went on starting gpu-hookd
+        assert.match(text('start-activation'), /org\.freedesktop\.DBus\.Error\.TimedOut: Failed to activate service 'org\.gpuhookd1'/);
+        console.log(`    gpu-hookd took ${f['activation.readyMs']} ms to READY=1, longer than the bus waits for an activation: the start failed as it would on such a host`);
+      }
       assertDesktop('activation.released');
     });
 
@@ -173,20 +180,26 @@ for (const release of SYSTEM_RELEASES) {
 
     it('journalctl -u gpu-hookd -p warning holds exactly the lines the story provoked', () => {
       const lines = text('journal-warnings').split('\n').filter((l) => l && !l.startsWith('-- '));
-      const count = (re: RegExp): number => lines.filter((l) => re.test(l)).length;
-      assert.deepEqual(
-        { foreignHolder: count(FOREIGN_HOLDER_REFUSED), reloadRefused: count(RELOAD_REFUSED), other: lines.filter((l) => ![FOREIGN_HOLDER_REFUSED, RELOAD_REFUSED, EDIT_IGNORED].some((re) => re.test(l))) },
-        { foreignHolder: 1, reloadRefused: 1, other: [] },
-        `the warnings:\n${lines.join('\n')}`,
-      );
+      const counts = Object.fromEntries(Object.entries(EXPECTED_WARNINGS).map(([what, re]) => [what, lines.filter((l) => re.test(l)).length]));
+      const other = lines.filter((l) => ![...Object.values(EXPECTED_WARNINGS), EDIT_IGNORED].some((re) => re.test(l)));
+      assert.deepEqual({ ...counts, other }, { ...Object.fromEntries(Object.keys(EXPECTED_WARNINGS).map((k) => [k, 1])), other: [] }, `the warnings:\n${lines.join('\n')}`);
     });
   });
 }
 
-// The warnings the story provokes: the refused start (a foreign holder), the reload of a broken config,
-// and the config watcher seeing the broken file (once or more: it may see the file while it is written).
-const FOREIGN_HOLDER_REFUSED = /^detach of 0000:01:00\.0 failed at 'check that no process holds 0000:01:00\.0': sleep \(PID \d+\) holds \/dev\/dri\/card0; the host was restored/;
+/** dbus-daemon's service_start_timeout: how long the bus waits for an activated service to take its name. */
+const BUS_ACTIVATION_TIMEOUT_MS = 25_000;
 const RELOAD_REFUSED = /^config reload ignored, keeping the last good config: \/etc\/gpu-hookd\/config\.json: not valid JSON/;
+/** The warnings the story provokes, each once: the refused start, the SIGKILL (systemd's two lines) and the recovery, the broken reload. */
+const EXPECTED_WARNINGS: Record<string, RegExp> = {
+  foreignHolder: /^detach of 0000:01:00\.0 failed at 'check that no process holds 0000:01:00\.0': sleep \(PID \d+\) holds \/dev\/dri\/card0; the host was restored/,
+  killed: /^gpu-hookd\.service: Main process exited, code=killed, status=9\/KILL$/,
+  killedResult: /^gpu-hookd\.service: Failed with result 'signal'\.$/,
+  recoveryUndid: /^undid the interrupted detach of 0000:01:00\.0: the host is as before it /,
+  recovered: /^a transition interrupted by a crash was undone event=recovered /,
+  reloadRefused: RELOAD_REFUSED,
+};
+/** The config watcher seeing the broken file: once or more (it may see the file while it is written). */
 const EDIT_IGNORED = /^config edit ignored, keeping the last good config: \/etc\/gpu-hookd\/config\.json: not valid JSON/;
 
 function indent(s: string): string {

@@ -212,6 +212,7 @@ fact activation.before "$(systemctl is-active gpu-hookd)"
 timeout 300 virsh start $VM >"$OUT/start-activation.txt" 2>&1
 fact activation.startRc $?
 fact activation.after "$(systemctl is-active gpu-hookd)"
+fact activation.readyMs $((($(systemctl show -p ActiveEnterTimestampMonotonic --value gpu-hookd) - $(systemctl show -p ExecMainStartTimestampMonotonic --value gpu-hookd)) / 1000))
 fact activation.driver.gpu "$(driver_of $G)"
 T0=$(date +%s.%N)
 timeout 300 virsh destroy $VM >>"$OUT/start-activation.txt" 2>&1
