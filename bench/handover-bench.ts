@@ -9,7 +9,6 @@
 // not touch the simulated host, so a running Xorg would make every handover refuse.
 // Needs root (a private dbus-daemon). Usage: node dist/bench/handover-bench.js [--runs N]
 
-import { simProcessAccess } from '../src/sim/open-host';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -17,6 +16,7 @@ import type { HandoverSettings } from '../src/engine/handover-plan';
 import { TransitionEngine, type TransitionReport } from '../src/engine/transition-engine';
 import { callMethod } from '../src/host/dbus-client';
 import { hostServicesOn } from '../src/host/host-services';
+import { simProcessAccess } from '../src/sim/open-host';
 import { loadScenario } from '../src/sim/scenarios';
 import { createSimHost } from '../src/sim/sim-host';
 import { endSimProcess } from '../src/sim/sim-processes';

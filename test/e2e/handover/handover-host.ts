@@ -2,7 +2,6 @@
 // root, the systemd and logind stand-ins on the private bus (src/sim/desktop/simulated-desktop.ts),
 // and an engine whose systemd and logind clients talk to them over that bus.
 
-import { simProcessAccess } from '../../../src/sim/open-host';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type * as dbus from 'dbus-next';
@@ -11,6 +10,7 @@ import type { EngineTimeouts } from '../../../src/engine/step-executor';
 import { TransitionEngine } from '../../../src/engine/transition-engine';
 import { callMethod } from '../../../src/host/dbus-client';
 import { hostServicesOn, type HostServices } from '../../../src/host/host-services';
+import { simProcessAccess } from '../../../src/sim/open-host';
 import type { Scenario, ScenarioFile } from '../../../src/sim/scenario';
 import { parseScenario } from '../../../src/sim/scenario-parse';
 import { loadScenario } from '../../../src/sim/scenarios';

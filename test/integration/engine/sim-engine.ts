@@ -1,7 +1,6 @@
 // A simulated host (zero emulator delays unless asked) with an engine on it and a temporary state
 // directory, plus the host comparison every engine test makes.
 
-import { simProcessAccess } from '../../../src/sim/open-host';
 import assert from 'node:assert/strict';
 import type { ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -10,6 +9,7 @@ import { EngineError } from '../../../src/engine/engine-error';
 import { TransitionEngine } from '../../../src/engine/transition-engine';
 import type { EngineTimeouts } from '../../../src/engine/step-executor';
 import type { HostIO } from '../../../src/host/host-io';
+import { simProcessAccess } from '../../../src/sim/open-host';
 import { loadScenario } from '../../../src/sim/scenarios';
 import { faultCounts } from '../../../src/sim/faults';
 import { waitUntil } from '../../../src/engine/wait-until';
