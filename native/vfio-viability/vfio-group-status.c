@@ -13,25 +13,13 @@
 #include <sys/ioctl.h>
 #include <unistd.h>
 
-static napi_value number(napi_env env, int value) {
-  napi_value v;
-  napi_create_int32(env, value, &v);
-  return v;
-}
+#include "../path-argument.h"
 
 // status(path: string): { errno: number, flags: number }; errno 0 when the ioctl answered, flags
 // then holds VFIO_GROUP_FLAGS_* (1 viable, 2 container set).
 static napi_value group_status(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value argv[1];
   char path[256];
-  size_t len = 0;
-  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc != 1 ||
-      napi_get_value_string_utf8(env, argv[0], path, sizeof path, &len) != napi_ok || len == 0 ||
-      len >= sizeof path - 1) {
-    napi_throw_type_error(env, NULL, "status(path) takes the path of a vfio group file, 1 to 254 bytes");
-    return NULL;
-  }
+  if (!path_argument(env, info, path, sizeof path, "status(path) takes the path of a vfio group file, 1 to 254 bytes")) return NULL;
 
   int err = 0;
   struct vfio_group_status status = {.argsz = sizeof status};

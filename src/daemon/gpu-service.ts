@@ -224,7 +224,7 @@ export class GpuService extends EventEmitter<GpuServiceEvents> {
       }
     } catch (e) {
       // Nothing half-done: GPUs this prepare already moved go back, and every claim is dropped.
-      for (const address of moved.reverse()) {
+      for (const address of this.opts.engine.inBootOrder(moved)) {
         await this.transition(address, 'attach', domain).catch((undoErr: unknown) =>
           this.opts.log.error({ event: 'rollback-failed', device: address, err: String(undoErr) }, 'could not give back a GPU'),
         );
@@ -266,7 +266,8 @@ export class GpuService extends EventEmitter<GpuServiceEvents> {
   async release(domain: string, xml: string): Promise<void> {
     validateDomainName(domain);
     if (xml.trim() !== '') this.readRequest(domain, xml);
-    const held = this.ledger.heldBy(domain);
+    // In the order they bound at boot, so that each gets its card and fb numbers back (display-numbering.ts).
+    const held = this.opts.engine.inBootOrder(this.ledger.heldBy(domain));
     const errors: ServiceError[] = [];
     for (const address of held) {
       const own = this.ledger.claimOf(address);

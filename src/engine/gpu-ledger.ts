@@ -42,6 +42,9 @@ export interface GpuRecord {
   /** The single-GPU handover's steps around the group detach (stop the display manager, ...), which
    *  the attach undoes in reverse; absent when there was none. */
   handover?: StepSpec[];
+  /** The GPU's device nodes before the detach ("/dev/dri/card1", "/dev/fb1"): the attach says so
+   *  when it comes back under other numbers (display-numbering.ts). Absent in older records. */
+  displayNodes?: string[];
 }
 
 export class GpuLedger {
@@ -305,7 +308,8 @@ function parseRecord(file: string, text: string): GpuRecord {
     Array.isArray(r.functions) &&
     r.functions.every(isFunctionHostState) &&
     (r.manual === undefined || typeof r.manual === 'boolean') &&
-    (r.handover === undefined || (Array.isArray(r.handover) && r.handover.every((s) => s !== null && typeof s === 'object' && typeof s.kind === 'string')));
+    (r.handover === undefined || (Array.isArray(r.handover) && r.handover.every((s) => s !== null && typeof s === 'object' && typeof s.kind === 'string'))) &&
+    (r.displayNodes === undefined || (Array.isArray(r.displayNodes) && r.displayNodes.every((n) => typeof n === 'string')));
   if (!ok) throw new Error(`GPU record ${file} is not a gpu-hookd record of this version; delete it once the GPU's drivers are checked by hand`);
   return { ...r, manual: r.manual ?? false } as GpuRecord;
 }

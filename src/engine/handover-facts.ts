@@ -1,8 +1,11 @@
-// What the single-GPU handover plan is made from, read from the host just before the detach: does
-// the host's display depend on this GPU, which consoles and firmware framebuffer sit on it, which
-// units run (over the system bus), which vendor modules are loaded and who else uses them.
+// What the single-GPU handover plan is made from, read from the host just before the detach: what
+// uses this GPU (processes holding its device nodes, fbcon drawing on one of its framebuffers, being
+// the host's only GPU), which consoles and firmware framebuffer sit on it, which units run (over the
+// system bus), which vendor modules are loaded and who else uses them. What another GPU of the host
+// draws (its desktop, its framebuffer, the console on it) never counts: passing one GPU must leave
+// the display of another alone.
 
-import { FBCON_CONSOLE_NAME, findVtconsole, firmwareFramebuffers, framebuffersOf, listFramebuffers } from '../host/consoles';
+import { displayDevicesOnHostDrivers, fbconOn, FBCON_CONSOLE_NAME, firmwareFramebuffers, framebuffersOf, listFramebuffers } from '../host/consoles';
 import { BusCallError } from '../host/dbus-client';
 import { findGpuHolders, gpuDeviceNodes } from '../host/gpu-holders';
 import type { HostIO } from '../host/host-io';
@@ -22,17 +25,19 @@ export async function readHandoverFacts(io: HostIO, services: HostServices | und
   const display = gpu.functions.find((f) => f.address === gpu.address);
   const nvidia = gpu.functions.some((f) => f.driver === NVIDIA_DRIVER);
 
-  const displayUse: string[] = [];
-  if (gpu.bootVga) displayUse.push('boot VGA');
-  const ownFramebuffers = framebuffersOf(io, functions);
-  for (const fb of ownFramebuffers) displayUse.push(`framebuffer ${fb.name}`);
+  // The screens this GPU scans out: framebuffers its driver registered, and on the boot VGA the
+  // firmware's (efifb, simpledrm), which draws through its aperture.
   const bootFirmware = gpu.bootVga ? firmwareFramebuffers(io).filter((f) => f.driver !== null) : [];
-  const firmwareScanout = listFramebuffers(io).some((fb) => bootFirmware.some((f) => f.device === fb.device));
-  const fbcon = findVtconsole(io, FBCON_CONSOLE_NAME);
-  const fbconHere = fbcon?.bound === true && (ownFramebuffers.length > 0 || firmwareScanout);
-  if (fbconHere) displayUse.push('fbcon');
-  // A DRM client draws on it; /dev/nvidia* users (CUDA, nvidia-persistenced) do not make it the display.
+  const screens = [...framebuffersOf(io, functions), ...listFramebuffers(io).filter((fb) => bootFirmware.some((f) => f.device === fb.device))];
+  const fbcon = fbconOn(io, screens);
+
+  // The desktop depends on this GPU when a process draws on it (a DRM client, a framebuffer user;
+  // /dev/nvidia* users such as CUDA or nvidia-persistenced do not make it the display), or when no
+  // other GPU is left to the host.
+  const displayUse: string[] = [];
+  if (gpu.bootVga && displayDevicesOnHostDrivers(io, functions).length === 0) displayUse.push('boot VGA, the only GPU on a host driver');
   for (const h of findGpuHolders(io, gpuDeviceNodes(io, functions, { nvidia: false }))) displayUse.push(`${h.comm} (PID ${h.pid})`);
+  const consoleUse = fbcon.on.map((fb) => `fbcon on fb${fb.index} (${fb.name})`);
 
   const drives = displayUse.length > 0;
   const stack = display?.driverModule ? VENDOR_MODULE_STACKS[display.driverModule] ?? [] : [];
@@ -41,11 +46,13 @@ export async function readHandoverFacts(io: HostIO, services: HostServices | und
     gpu: gpu.address,
     functions,
     displayUse,
+    consoleUse,
+    consoleUnknown: fbcon.unknown ?? null,
     seat: seatOfGpu(io, gpu.address),
     displayManager: drives ? await unitStatus(services, gpu.address, displayUse, settings.displayManagerUnit) : null,
     gpuServices: drives && nvidia ? await gpuServiceStatuses(services, gpu.address, displayUse) : [],
     nvidia,
-    fbconConsole: fbconHere ? FBCON_CONSOLE_NAME : null,
+    fbconConsole: fbcon.on.length > 0 ? FBCON_CONSOLE_NAME : null,
     firmwareFramebuffers: bootFirmware.map((f) => ({ device: f.device, driver: f.driver as string })),
     vendorModules: settings.unloadModules ? stack.filter((m) => isModuleLoaded(io, m)) : [],
     driverModule,

@@ -41,8 +41,13 @@ export interface HandoverFacts {
   gpu: string;
   /** Every function of its IOMMU group that moves to vfio-pci. */
   functions: string[];
-  /** Why the host's display depends on this GPU ("boot VGA", "framebuffer nouveaudrmfb", ...); empty: it does not. */
+  /** Why the host's desktop depends on this GPU ("Xorg (PID 845)", "boot VGA, the only GPU on a host
+   *  driver"): the display manager stops. Empty: it does not (another GPU's desktop is left alone). */
   displayUse: string[];
+  /** The console on this GPU ("fbcon on fb1 (nouveaudrmfb)"): it is handed to the dummy console. */
+  consoleUse: string[];
+  /** Why the kernel could not say which framebuffer fbcon draws on (then any of this GPU's counts); null: it said. */
+  consoleUnknown: string | null;
   /** The logind seat the GPU belongs to. */
   seat: string;
   /** The configured display manager unit as systemd knows it; null when only a GPU without display use is moved. */
@@ -51,9 +56,9 @@ export interface HandoverFacts {
   gpuServices: UnitStatus[];
   /** The GPU runs the proprietary nvidia driver: /dev/nvidia* count as its nodes. */
   nvidia: boolean;
-  /** fbcon's vtconsole when it is bound and draws on this GPU (or on its firmware framebuffer). */
+  /** fbcon's vtconsole when it is bound and draws on a framebuffer of this GPU (or its firmware framebuffer). */
   fbconConsole: string | null;
-  /** Firmware framebuffer platform devices bound to their driver (only for the boot VGA). */
+  /** Firmware framebuffer platform devices bound to their driver (only for the boot VGA, whose aperture they draw through). */
   firmwareFramebuffers: { device: string; driver: string }[];
   /** The vendor stack's loaded modules, in unload order; [] when the driver has no known stack. */
   vendorModules: string[];
@@ -91,9 +96,15 @@ export function planHandover(facts: HandoverFacts, settings: HandoverSettings): 
     for (const service of facts.gpuServices.filter(isRunning)) before.push({ kind: 'stop-unit', unit: service.id });
     if (settings.endSessions) before.push({ kind: 'end-sessions', seat: facts.seat });
     before.push({ kind: 'check-holders', devices: facts.functions, nvidia: facts.nvidia, policy: settings.holders, seat: facts.seat });
-    if (facts.fbconConsole !== null) before.push({ kind: 'unbind-vtconsole', name: facts.fbconConsole });
-    for (const fb of facts.firmwareFramebuffers) before.push({ kind: 'unbind-firmware-fb', framebuffer: fb.device, driver: fb.driver, gpu: facts.gpu });
+  } else if (facts.consoleUse.length > 0) {
+    notes.push(`${facts.consoleUse.join(', ')} but no process draws on ${facts.gpu}: the display manager keeps running, only the console moves`);
   }
+  // The console and the firmware framebuffer sit on this GPU whatever the desktop does.
+  if (facts.fbconConsole !== null) before.push({ kind: 'unbind-vtconsole', name: facts.fbconConsole });
+  if (facts.consoleUnknown !== null && facts.fbconConsole !== null) {
+    notes.push(`the kernel could not say which framebuffer fbcon draws on (${facts.consoleUnknown}), so fbcon is unbound as if on ${facts.gpu}`);
+  }
+  for (const fb of facts.firmwareFramebuffers) before.push({ kind: 'unbind-firmware-fb', framebuffer: fb.device, driver: fb.driver, gpu: facts.gpu });
 
   if (settings.unloadModules && facts.vendorModules.length > 0) {
     if (facts.otherDriverUsers.length > 0) {

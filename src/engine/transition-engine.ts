@@ -4,6 +4,7 @@
 import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { findGpuForAddress, NoIommuGroupError, NoSuchPciDeviceError, NotAGpuError } from '../host/gpu-inventory';
+import { gpuDeviceNodes } from '../host/gpu-holders';
 import { HostTimeoutError, HostWriteError, type HostIO } from '../host/host-io';
 import type { HostServices } from '../host/host-services';
 import { hostProcessAccess, type ProcessAccess } from '../cpu/process-access';
@@ -21,6 +22,7 @@ import { currentBootId, devicePath, driverRegistered, functionsNow, type Functio
 import { functionToReset, giveBackFailure, resetCandidates, resetForAttempt } from './give-back-reset';
 import { functionsOnBus, readFunctionResets, slotResetBridge } from '../host/pci-reset';
 import { vendorResetCard } from '../host/vendor-reset-cards';
+import { inBootOrder, numberingMoved } from './display-numbering';
 import { EngineError, messageOf, StepError, type EngineErrorCode } from './engine-error';
 import { GpuLedger, type GpuRecord, type Motion } from './gpu-ledger';
 import { inUseNote, refuseWhileHeld } from './group-in-use';
@@ -50,6 +52,8 @@ export interface TransitionReport {
   totalMs: number;
   /** False when the GPU already was where it was asked to go. */
   changed: boolean;
+  /** What the user should know although the transition succeeded (a GPU back under other numbers). */
+  notes?: string[];
 }
 
 export interface TransitionEngineOptions {
@@ -161,7 +165,16 @@ export class TransitionEngine extends EventEmitter<EngineEvents> {
       const recorded = [...(kept?.handover ?? []), ...handoverSteps];
       const record: GpuRecord = kept
         ? { ...kept, owner, manual }
-        : { version: 1, gpu: gpu.address, owner, manual, functions: recordHostState(gpu.functions), detachedAt: new Date().toISOString(), bootId };
+        : {
+            version: 1,
+            gpu: gpu.address,
+            owner,
+            manual,
+            functions: recordHostState(gpu.functions),
+            detachedAt: new Date().toISOString(),
+            bootId,
+            displayNodes: displayNodesOf(this.io, gpu.address),
+          };
       if (recorded.length > 0) record.handover = recorded;
       const save = !kept || kept.owner !== owner || kept.manual !== manual || handoverSteps.length > 0;
       return this.execute('detach', gpu.address, owner, plan, !kept, opts, bootId, save ? record : undefined);
@@ -235,7 +248,7 @@ export class TransitionEngine extends EventEmitter<EngineEvents> {
       try {
         const report = await this.execute('attach', record.gpu, record.owner, plan, false, opts);
         await this.ledger.remove(record.gpu);
-        return tried.length === 0 ? report : { ...report, steps: [...steps, ...report.steps], totalMs: performance.now() - started };
+        return this.withNumberingNote(record, tried.length === 0 ? report : { ...report, steps: [...steps, ...report.steps], totalMs: performance.now() - started });
       } catch (e) {
         if (!(e instanceof EngineError)) throw e;
         const victim = functionToReset(e.cause, e.details.restored === true);
@@ -279,6 +292,30 @@ export class TransitionEngine extends EventEmitter<EngineEvents> {
     this.ledger.setFailure(gpu, message);
     this.log.error({ gpu, device: victim.device, tried }, message);
     return new EngineError('Failed', message, { ...last.details, gpu }, { cause: last });
+  }
+
+  /** The report, with one sentence when the GPU came back under other numbers than before its detach. */
+  private withNumberingNote(record: GpuRecord, report: TransitionReport): TransitionReport {
+    const moved = report.changed ? numberingMoved(record.gpu, record.displayNodes, displayNodesOf(this.io, record.gpu)) : undefined;
+    if (moved === undefined) return report;
+    this.log.warn({ transition: report.transition, gpu: record.gpu, kind: 'attach' }, moved);
+    return { ...report, notes: [moved] };
+  }
+
+  /**
+   * GPUs to give back together, in the order that keeps their DRM and framebuffer numbers: as they
+   * had them before their detach (display-numbering.ts); GPUs without a record keep their place at the end.
+   */
+  inBootOrder(gpus: readonly string[]): string[] {
+    const recorded = gpus.map((gpu) => {
+      try {
+        return { gpu, displayNodes: this.ledger.load(gpu)?.displayNodes };
+      } catch {
+        // An unreadable record is the attach's to report.
+        return { gpu };
+      }
+    });
+    return inBootOrder(recorded).map((r) => r.gpu);
   }
 
   /** Undoes transitions a crash interrupted; the daemon calls it at start, before serving. */
@@ -544,4 +581,9 @@ function adviceFor(failed: StepFailure): string {
     return ': stop what is using the device (a display server, an audio daemon, a VM) and try again';
   }
   return ': try again, and if it fails the same way check dmesg for what the kernel says about the device';
+}
+
+/** The display function's DRM nodes and framebuffer devices, as the kernel numbered them now. */
+function displayNodesOf(io: HostIO, gpu: string): string[] {
+  return gpuDeviceNodes(io, [gpu], { nvidia: false }).nodes;
 }

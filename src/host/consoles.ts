@@ -5,6 +5,8 @@
 
 import type { HostIO } from './host-io';
 import { isPciAddress } from './pci-address';
+import { isDisplayClass, VFIO_DRIVER } from './pci-device';
+import { listPciAddresses, readPciClass } from './pci-discovery';
 
 /** The name of fbcon's vtconsole: "(M)" multi-head, "(S)" single; fbcon is always "(M) frame buffer device". */
 export const FBCON_CONSOLE_NAME = '(M) frame buffer device';
@@ -72,6 +74,27 @@ export function listFramebuffers(io: HostIO): Framebuffer[] {
 /** Framebuffers registered by a driver of one of these PCI functions. */
 export function framebuffersOf(io: HostIO, addresses: readonly string[]): Framebuffer[] {
   return listFramebuffers(io).filter((f) => f.device !== null && isPciAddress(f.device) && addresses.includes(f.device));
+}
+
+/**
+ * The framebuffers among `candidates` that fbcon draws on right now: its vtconsole is bound and the
+ * kernel maps a console to one of them (FBIOGET_CON2FBMAP). Where the kernel cannot be asked, every
+ * candidate counts, and `unknown` says why (the console is then handed over when it need not be).
+ */
+export function fbconOn(io: HostIO, candidates: readonly Framebuffer[]): { on: Framebuffer[]; unknown?: string } {
+  if (candidates.length === 0 || findVtconsole(io, FBCON_CONSOLE_NAME)?.bound !== true) return { on: [] };
+  const map = io.consoleMap?.() ?? { answer: 'unavailable', why: 'this host cannot be asked' };
+  if (map.answer === 'unavailable') return { on: [...candidates], unknown: map.why };
+  return { on: candidates.filter((fb) => map.framebuffers.includes(fb.index)) };
+}
+
+/** Display-class PCI functions outside `except` bound to a driver other than vfio-pci: GPUs the host may draw on. */
+export function displayDevicesOnHostDrivers(io: HostIO, except: readonly string[]): string[] {
+  return listPciAddresses(io).filter((address) => {
+    if (except.includes(address) || !isDisplayClass(readPciClass(io, address) ?? '')) return false;
+    const driver = io.readLinkName(`sys/bus/pci/devices/${address}/driver`);
+    return driver !== undefined && driver !== VFIO_DRIVER;
+  });
 }
 
 export function firmwareFramebuffers(io: HostIO): FirmwareFramebuffer[] {

@@ -27,13 +27,17 @@ export interface GpuNodes {
   nvidia: boolean;
 }
 
-/** The device nodes of these PCI functions: their DRM nodes, from sysfs and from udev's /dev/dri/by-path links. */
+/** The device nodes of these PCI functions: their DRM nodes, from sysfs and from udev's /dev/dri/by-path
+ *  links, and the framebuffer devices (/dev/fbN) their drivers registered. */
 export function gpuDeviceNodes(io: HostIO, addresses: readonly string[], opts: { nvidia: boolean }): GpuNodes {
   const nodes = new Set<string>();
   for (const input of addresses) {
     const address = parsePciAddress(input);
     for (const name of io.list(`sys/bus/pci/devices/${address}/drm`)) {
       if (/^(card|renderD|controlD)\d+$/.test(name)) nodes.add(`/dev/dri/${name}`);
+    }
+    for (const name of io.list(`sys/bus/pci/devices/${address}/graphics`)) {
+      if (/^fb\d+$/.test(name)) nodes.add(`/dev/${name}`);
     }
     for (const link of io.list('dev/dri/by-path').filter((n) => n.startsWith(`pci-${address}-`))) {
       const target = io.readLink(`dev/dri/by-path/${link}`);

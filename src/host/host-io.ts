@@ -6,6 +6,7 @@
 import { execFile } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { askKernelConsoleMap, type ConsoleMap } from './fbcon-map';
 import { askKernelGroupStatus, type VfioGroupStatus } from './vfio-group-status';
 
 export interface WriteOptions {
@@ -43,6 +44,8 @@ export interface HostIO {
   unloadModule(name: string, options?: WriteOptions): Promise<void>;
   /** The kernel's VFIO_GROUP_GET_STATUS for /dev/vfio/<group>; absent on a HostIO that cannot ask. */
   vfioGroupStatus?(group: string): VfioGroupStatus;
+  /** The framebuffers fbcon's consoles are mapped to (FBIOGET_CON2FBMAP); absent on a HostIO that cannot ask. */
+  consoleMap?(): ConsoleMap;
 }
 
 export const DEFAULT_WRITE_TIMEOUT_MS = 10_000;
@@ -237,6 +240,14 @@ export class SysfsHostIO implements HostIO {
     // The ioctl reaches the running kernel whatever our root says: only ask when the root is "/".
     if (this.root !== '/') return { answer: 'unavailable', why: `the host root is ${this.root}, not the running kernel's` };
     return askKernelGroupStatus(this.abs(`dev/vfio/${group}`));
+  }
+
+  consoleMap(): ConsoleMap {
+    if (this.root !== '/') return { answer: 'unavailable', why: `the host root is ${this.root}, not the running kernel's` };
+    // The map is fbcon's own: any registered framebuffer's device answers for every console.
+    const fb = this.list('sys/class/graphics').find((n) => /^fb\d+$/.test(n));
+    if (fb === undefined) return { answer: 'map', framebuffers: [] };
+    return askKernelConsoleMap(this.abs(`dev/${fb}`));
   }
 
   private modprobe(name: string, args: string[], action: 'load' | 'unload', options: WriteOptions): Promise<void> {

@@ -3,7 +3,7 @@
 // kernel I/O like any sysfs write.
 
 import * as os from 'node:os';
-import * as path from 'node:path';
+import { addonFunction } from './native-addon';
 
 export type VfioGroupStatus =
   /** The ioctl answered. */
@@ -17,26 +17,9 @@ export type VfioGroupStatus =
 
 const VIABLE = 1;
 const CONTAINER_SET = 2;
-const ADDON = path.resolve(__dirname, '../../../build/Release/vfio_group_status.node');
-
 type StatusFn = (file: string) => { errno: number; flags: number };
-let addon: StatusFn | string | undefined;
 
-/** The addon's status(), or why it cannot be loaded (then the sysfs rule answers instead). */
-function loadAddon(): StatusFn | string {
-  if (addon === undefined) {
-    const module = { exports: {} as { status?: StatusFn } };
-    try {
-      process.dlopen(module, ADDON);
-      addon = typeof module.exports.status === 'function' ? module.exports.status : `${ADDON} exports no status()`;
-    } catch (e) {
-      addon = `${ADDON} cannot be loaded (${(e as Error).message.split('\n')[0]}): run npm install to build it`;
-    }
-  }
-  return addon;
-}
-
-const ERRNO_NAMES = new Map(Object.entries(os.constants.errno).map(([name, code]) => [code, name]));
+export const ERRNO_NAMES = new Map(Object.entries(os.constants.errno).map(([name, code]) => [code, name]));
 
 /** Maps the addon's raw answer; pure, so every errno's meaning is tested without a kernel. */
 export function interpretGroupStatus(errno: number, flags: number): VfioGroupStatus {
@@ -50,7 +33,7 @@ export function interpretGroupStatus(errno: number, flags: number): VfioGroupSta
 
 /** Asks the running kernel about the group file at `file` (an absolute /dev/vfio/<group>). */
 export function askKernelGroupStatus(file: string): VfioGroupStatus {
-  const status = loadAddon();
+  const status = addonFunction<StatusFn>('vfio_group_status', 'status');
   if (typeof status === 'string') return { answer: 'unavailable', why: status };
   const raw = status(file);
   return interpretGroupStatus(raw.errno, raw.flags);

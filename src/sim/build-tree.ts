@@ -77,9 +77,13 @@ export function buildTree(root: string, scenario: Scenario, zeroDelays: boolean)
     state.vtconsoles.push(v);
     writeVtconsole(k, v);
   });
-  // At boot fbcon took the first framebuffer that registered and kept it.
+  // At boot fbcon took the first framebuffer that registered, and moved to the boot VGA's once that
+  // one registered (its primary).
   const fbs = state.framebuffers.map((f) => f.index);
-  state.fbconFramebuffer = fbconBound && fbs.length > 0 ? Math.min(...fbs) : null;
+  const primary = state.framebuffers.find((f) => k.device(f.owner)?.bootVga === true)?.index ?? null;
+  state.fbconPrimary = primary;
+  state.fbconBootMap = primary ?? 0;
+  state.fbconFramebuffer = fbconBound && fbs.length > 0 ? (primary ?? Math.min(...fbs)) : null;
   writeState(paths, state, false);
 }
 

@@ -32,7 +32,7 @@ export function addFramebuffer(k: KernelContext, name: string, owner: string, ow
   k.tree.link(`${dir}/subsystem`, 'sys/class/graphics');
   k.tree.link(fbClassLink(index), dir);
   writeProcFb(k);
-  if (k.scenario.fbcon && !k.booting) applyConsoles(k, framebufferRegistered(k.state, index));
+  if (k.scenario.fbcon && !k.booting) applyConsoles(k, framebufferRegistered(k.state, index, k.device(owner)?.bootVga === true));
 }
 
 export function removeFramebuffersOf(k: KernelContext, owner: string, ownerDir: string): void {
@@ -70,6 +70,8 @@ function applyConsoles(k: KernelContext, next: ConsoleState): void {
   }
   k.state.vtconsoles = next.vtconsoles;
   k.state.fbconFramebuffer = next.fbconFramebuffer;
+  k.state.fbconPrimary = next.fbconPrimary;
+  k.state.fbconBootMap = next.fbconBootMap;
 }
 
 /** Writing sys/class/vtconsole/vtconN/bind. */

@@ -67,12 +67,14 @@ export function bind(k: KernelContext, dev: PciDeviceSpec, driver: string): void
   k.tree.link(`${pciDriverDir(driver)}/${dev.address}`, dir);
   // A function wedged "no-nodes" binds, but its DRM driver's init fails before it registers a node.
   const drm = k.state.wedged[dev.address] === 'no-nodes' ? null : drmOf(k, dev, driver);
+  // The aperture is claimed early in probe, before the driver registers a framebuffer of its own (which
+  // then may take the number the firmware's had). Scenario validation keeps boot states where this
+  // already happened from listing the device.
+  if (dev.bootVga && (driver === VFIO_PCI || drm?.removesFirmwareFb)) removeFirmwareFb(k);
   if (driver === VFIO_PCI && dev.iommuGroup !== null) k.tree.file(vfioGroupNode(dev.iommuGroup), '');
   if (drm) createDrmNodes(k, dev, drm);
   if (driver !== VFIO_PCI) addHostUses(k, dev);
   if (drm?.fbdev) addFramebuffer(k, drm.fbName, dev.address, dir);
-  // Scenario validation keeps boot states where this already happened from listing the device.
-  if (dev.bootVga && (driver === VFIO_PCI || drm?.removesFirmwareFb)) removeFirmwareFb(k);
 }
 
 /** A DRM driver drives display devices only (virtio-pci also binds 9p and net functions). */
@@ -90,7 +92,7 @@ export function unbind(k: KernelContext, dev: PciDeviceSpec): void {
   removeHostUses(k, dev);
   const drm = drmOf(k, dev, driver);
   if (drm) {
-    removeDrmNodes(k, dev, drm);
+    removeDrmNodes(k, dev);
     removeFramebuffersOf(k, dev.address, dir);
   }
   if (driver === VFIO_PCI && dev.iommuGroup !== null) {
@@ -136,20 +138,34 @@ export function settleProbes(k: KernelContext): void {
   }
 }
 
-/** The dev/dri names a DRM device with this minor gets: cardN, and renderD(128+N) when the driver has render nodes. */
-export function drmNodeNames(minor: number, drm: DrmSpec): { card: string; render: string | null } {
-  return { card: `card${minor}`, render: drm.renderNode ? `renderD${128 + minor}` : null };
+/** A DRM device's minors: cardN from 0-63 and renderD(128+M) from 128-191, each the lowest free
+ *  in its own range (drm_minor_alloc), so a display-only driver's card shifts no render node. */
+export interface DrmMinors {
+  card: number;
+  render: number | null;
+}
+
+function lowestFreeMinor(used: number[], from: number): number {
+  let minor = from;
+  while (used.includes(minor)) minor++;
+  return minor;
+}
+
+/** The minors a DRM device binding now gets, given the minors bound devices hold. */
+export function allocateDrmMinors(held: readonly DrmMinors[], drm: DrmSpec): DrmMinors {
+  const render = drm.renderNode ? lowestFreeMinor(held.flatMap((m) => (m.render === null ? [] : [m.render])), 128) : null;
+  return { card: lowestFreeMinor(held.map((m) => m.card), 0), render };
+}
+
+function drmNodes(minors: DrmMinors): [string, number][] {
+  return minors.render === null ? [[`card${minors.card}`, minors.card]] : [[`card${minors.card}`, minors.card], [`renderD${minors.render}`, minors.render]];
 }
 
 function createDrmNodes(k: KernelContext, dev: PciDeviceSpec, drm: DrmSpec): void {
-  const used = Object.values(k.state.drmMinors);
-  let minor = 0;
-  while (used.includes(minor)) minor++;
-  k.state.drmMinors[dev.address] = minor;
+  const minors = allocateDrmMinors(Object.values(k.state.drmMinors), drm);
+  k.state.drmMinors[dev.address] = minors;
   const dir = k.deviceDir(dev.address);
-  const { card, render } = drmNodeNames(minor, drm);
-  const nodes: [string, number][] = [[card, minor]];
-  if (render) nodes.push([render, 128 + minor]);
+  const nodes = drmNodes(minors);
   for (const [node, number] of nodes) {
     k.tree.file(`dev/dri/${node}`, '');
     k.tree.link(`${dir}/drm/${node}/device`, dir);
@@ -157,17 +173,16 @@ function createDrmNodes(k: KernelContext, dev: PciDeviceSpec, drm: DrmSpec): voi
     k.tree.link(`sys/class/drm/${node}`, `${dir}/drm/${node}`);
   }
   // udev's links; the holder scan reads them as a real host's would.
-  k.tree.link(`dev/dri/by-path/pci-${dev.address}-card`, `dev/dri/${card}`);
-  if (render) k.tree.link(`dev/dri/by-path/pci-${dev.address}-render`, `dev/dri/${render}`);
+  k.tree.link(`dev/dri/by-path/pci-${dev.address}-card`, `dev/dri/${nodes[0][0]}`);
+  if (nodes[1]) k.tree.link(`dev/dri/by-path/pci-${dev.address}-render`, `dev/dri/${nodes[1][0]}`);
 }
 
-function removeDrmNodes(k: KernelContext, dev: PciDeviceSpec, drm: DrmSpec): void {
-  const minor = k.state.drmMinors[dev.address];
-  if (minor === undefined) return;
+function removeDrmNodes(k: KernelContext, dev: PciDeviceSpec): void {
+  const minors = k.state.drmMinors[dev.address];
+  if (minors === undefined) return;
   delete k.state.drmMinors[dev.address];
   const dir = k.deviceDir(dev.address);
-  const { card, render } = drmNodeNames(minor, drm);
-  for (const node of render ? [card, render] : [card]) {
+  for (const [node] of drmNodes(minors)) {
     k.tree.remove(`dev/dri/${node}`);
     k.tree.remove(`sys/class/drm/${node}`);
   }

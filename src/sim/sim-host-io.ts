@@ -32,6 +32,8 @@ class InjectedFailure extends Error {
   }
 }
 import { Tree } from './tree';
+import { consoleFramebuffers } from './vtconsole-rules';
+import type { ConsoleMap } from '../host/fbcon-map';
 
 /** How often a write waiting for a device's lock looks again. */
 const DEVICE_LOCK_POLL_MS = 5;
@@ -93,6 +95,13 @@ export class SimHostIO extends SysfsHostIO {
       throw e;
     });
     return withTimeout(work, timeoutMs, () => new HostTimeoutError(target, value, timeoutMs));
+  }
+
+  /** FBIOGET_CON2FBMAP as the simulated kernel would answer it (vtconsole-rules.ts). */
+  override consoleMap(): ConsoleMap {
+    this.settleIfDue();
+    const state = withLock(this.paths, () => readState(this.paths));
+    return { answer: 'map', framebuffers: this.scenario.fbcon ? consoleFramebuffers(state, state.framebuffers.map((f) => f.index)) : [] };
   }
 
   override loadModule(name: string, options: WriteOptions = {}): Promise<void> {

@@ -6,6 +6,7 @@
 
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import type { DrmMinors } from './pci-binding';
 import { PciIdEntry } from './pci-id-match';
 import { Scenario } from './scenario';
 import type { WedgeKind } from './reset-model';
@@ -62,9 +63,13 @@ export interface SimState {
    * framebuffer went while others stayed (fbcon is then registered but unbound until one registers).
    */
   fbconFramebuffer: number | null;
+  /** fbcon's primary framebuffer (the boot VGA's), null until it registers and after it went. */
+  fbconPrimary?: number | null;
+  /** The framebuffer fbcon maps its consoles to when it registers (con2fb_map_boot): 0, or the primary's. */
+  fbconBootMap?: number;
   firmwareFb: { present: boolean; bound: boolean } | null;
-  /** DRM minor per PCI address of a bound DRM driver. */
-  drmMinors: Record<string, number>;
+  /** DRM minors (card, render) per PCI address of a bound DRM driver. */
+  drmMinors: Record<string, DrmMinors>;
   offlineCpus: number[];
   /** IOMMU groups held open by a process (a VM's QEMU). */
   heldGroups: Record<string, GroupHolder>;

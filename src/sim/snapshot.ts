@@ -1,7 +1,8 @@
 // The host state that a GPU transition may change, as plain JSON, read only through HostIO so it
 // works the same on the simulated host, on the lab's real kernel and on a real host. Tests compare
-// snapshots to prove "the host is exactly as before"; vtconsoles are keyed by name and
-// framebuffers by name and device because their numbers may legitimately change.
+// snapshots to prove "the host is exactly as before"; vtconsoles are keyed by name (their numbers
+// change as fbcon comes and goes). DRM nodes and framebuffers are listed with the device each belongs
+// to: a desktop configured for card0 or fb0 finds another GPU when two GPUs come back in another order.
 
 import { HostIO } from '../host/host-io';
 
@@ -10,13 +11,17 @@ export interface HostSnapshot {
   /** dev/vfio entries ("vfio", group numbers). */
   vfio: string[];
   vtconsoles: { name: string; bind: boolean }[];
-  framebuffers: { name: string; device: string | null }[];
+  /** Registered framebuffers by number: "fb0" and the PCI address or platform device it belongs to. */
+  framebuffers: { fb: number; name: string; device: string | null }[];
+  /** The framebuffers fbcon's consoles are mapped to (FBIOGET_CON2FBMAP); null where the kernel cannot be asked. */
+  fbconMap: number[] | null;
   /** Firmware framebuffer platform devices (efi-/simple-/vesa-framebuffer.N) and their drivers. */
   platformFramebuffers: { device: string; driver: string | null }[];
   /** dev/dri/by-path entries ("pci-0000:01:00.0-card"): udev makes them, so a host without udev has none. */
   drm: string[];
-  /** DRM device nodes in dev/dri ("card0", "renderD128"), which the kernel makes itself (devtmpfs). */
-  dri: string[];
+  /** DRM device nodes in dev/dri ("card0", "renderD128"), which the kernel makes itself (devtmpfs), and
+   *  the PCI address each belongs to (sys/class/drm/<node>/device). */
+  dri: { node: string; device: string | null }[];
   modules: string[];
 }
 
@@ -39,6 +44,7 @@ export function snapshotHost(io: HostIO): HostSnapshot {
     vfio: io.list('dev/vfio'),
     vtconsoles,
     framebuffers: framebuffers(io),
+    fbconMap: consoleMapOf(io),
     platformFramebuffers: io
       .list('sys/bus/platform/devices')
       .filter((d) => /framebuffer/i.test(d))
@@ -47,7 +53,8 @@ export function snapshotHost(io: HostIO): HostSnapshot {
     dri: io
       .list('dev/dri')
       .filter((n) => /^(card|renderD)\d+$/.test(n))
-      .sort(),
+      .map((node) => ({ node, device: io.readLinkName(`sys/class/drm/${node}/device`) ?? null }))
+      .sort((a, b) => a.node.localeCompare(b.node, 'en', { numeric: true })),
     modules: (io.readText('proc/modules') ?? '')
       .split('\n')
       .map((line) => line.split(' ')[0])
@@ -60,12 +67,18 @@ function framebuffers(io: HostIO): HostSnapshot['framebuffers'] {
   const fromSysfs = io
     .list('sys/class/graphics')
     .filter((f) => /^fb\d+$/.test(f))
-    .map((f) => ({ name: io.readText(`sys/class/graphics/${f}/name`) ?? '', device: io.readLinkName(`sys/class/graphics/${f}/device`) ?? null }));
+    .map((f) => ({ fb: Number(f.slice(2)), name: io.readText(`sys/class/graphics/${f}/name`) ?? '', device: io.readLinkName(`sys/class/graphics/${f}/device`) ?? null }));
   const list = fromSysfs.length
     ? fromSysfs
     : (io.readText('proc/fb') ?? '')
         .split('\n')
-        .filter((l) => l.trim() !== '')
-        .map((l) => ({ name: l.replace(/^\d+\s+/, ''), device: null }));
-  return list.sort((a, b) => a.name.localeCompare(b.name) || String(a.device).localeCompare(String(b.device)));
+        .map((l) => /^(\d+)\s+(.*)$/.exec(l.trim()))
+        .filter((m): m is RegExpExecArray => m !== null)
+        .map((m) => ({ fb: Number(m[1]), name: m[2], device: null }));
+  return list.sort((a, b) => a.fb - b.fb);
+}
+
+function consoleMapOf(io: HostIO): number[] | null {
+  const map = io.consoleMap?.();
+  return map?.answer === 'map' ? map.framebuffers : null;
 }

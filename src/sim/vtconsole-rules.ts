@@ -2,13 +2,15 @@
 // as plain functions from one console state to the next (console-model.ts writes the result into
 // the tree). fbcon draws on one framebuffer. When that one goes while others stay, fbcon stays
 // registered but lets the consoles go to the dummy console (fbcon_fb_unbind); when the last one
-// goes, its vtconsole vanishes; a framebuffer registering later makes fbcon take over by itself.
+// goes, its vtconsole vanishes. fbcon takes a registering framebuffer only when it is the one the
+// consoles are mapped to at boot (con2fb_map_boot: fb0, or the boot VGA's framebuffer once that
+// registered: CONFIG_FRAMEBUFFER_CONSOLE_DETECT_PRIMARY, as Debian builds it).
 
 import { KernelError } from './kernel-context';
 import { FBCON_NAME } from './scenario';
 import { SimState, Vtconsole } from './sim-state';
 
-export type ConsoleState = Pick<SimState, 'vtconsoles' | 'fbconFramebuffer'>;
+export type ConsoleState = Pick<SimState, 'vtconsoles' | 'fbconFramebuffer' | 'fbconPrimary' | 'fbconBootMap'>;
 
 export function lowestFree(used: number[]): number {
   let i = 0;
@@ -36,31 +38,38 @@ function handOver(vtconsoles: Vtconsole[], from: Vtconsole, to: Vtconsole): Vtco
 }
 
 /**
- * Framebuffer `fb` registered (fbcon built in): with no fbcon vtconsole yet, fbcon registers at the
- * lowest free vtcon number and binds; fbcon that lost its framebuffer takes over on this one.
+ * Framebuffer `fb` registered (fbcon built in); `bootVga`: it belongs to the boot VGA device. The
+ * first such one becomes fbcon's primary and the consoles' boot mapping (fbcon_select_primary).
+ * fbcon then acts only for the boot mapping's framebuffer: with no fbcon vtconsole yet it registers
+ * at the lowest free vtcon number and binds; otherwise its consoles move there, and an fbcon left
+ * unbound (by hand, or when its framebuffer went) takes over again (set_con2fb_map).
  */
-export function framebufferRegistered(s: ConsoleState, fb: number): ConsoleState {
-  const fbcon = fbconOf(s);
+export function framebufferRegistered(s: ConsoleState, fb: number, bootVga = false): ConsoleState {
+  const primary = bootVga && (s.fbconPrimary ?? null) === null;
+  const mapped: ConsoleState = primary ? { ...s, fbconPrimary: fb, fbconBootMap: fb } : s;
+  if (fb !== (mapped.fbconBootMap ?? 0)) return mapped;
+  const fbcon = fbconOf(mapped);
   if (!fbcon) {
-    const index = lowestFree(s.vtconsoles.map((v) => v.index));
-    return { vtconsoles: [...s.vtconsoles.map((v) => ({ ...v, bound: false })), { index, name: FBCON_NAME, bound: true }], fbconFramebuffer: fb };
+    const index = lowestFree(mapped.vtconsoles.map((v) => v.index));
+    return { ...mapped, vtconsoles: [...mapped.vtconsoles.map((v) => ({ ...v, bound: false })), { index, name: FBCON_NAME, bound: true }], fbconFramebuffer: fb };
   }
-  if (s.fbconFramebuffer !== null) return s;
-  return { vtconsoles: bindOnly(s.vtconsoles, fbcon.index), fbconFramebuffer: fb };
+  return { ...mapped, vtconsoles: fbcon.bound ? mapped.vtconsoles : bindOnly(mapped.vtconsoles, fbcon.index), fbconFramebuffer: fb };
 }
 
 /** Framebuffers `gone` unregistered and `remaining` are left. */
-export function framebuffersUnregistered(s: ConsoleState, gone: number[], remaining: number[]): ConsoleState {
+export function framebuffersUnregistered(before: ConsoleState, gone: number[], remaining: number[]): ConsoleState {
+  // The primary is forgotten with its framebuffer; the boot mapping stays as it was set.
+  const s = gone.includes(before.fbconPrimary ?? -1) ? { ...before, fbconPrimary: null } : before;
   const fbcon = fbconOf(s);
   if (!fbcon) return s;
   if (remaining.length === 0) {
     const rest = s.vtconsoles.filter((v) => v !== fbcon);
     const fallback = fallbackOf(rest);
-    return { vtconsoles: fallback ? rest.map((v) => (v === fallback ? { ...v, bound: true } : v)) : rest, fbconFramebuffer: null };
+    return { ...s, vtconsoles: fallback ? rest.map((v) => (v === fallback ? { ...v, bound: true } : v)) : rest, fbconFramebuffer: null };
   }
   if (s.fbconFramebuffer === null || !gone.includes(s.fbconFramebuffer)) return s;
   const fallback = fallbackOf(s.vtconsoles);
-  return { vtconsoles: fbcon.bound && fallback ? handOver(s.vtconsoles, fbcon, fallback) : s.vtconsoles, fbconFramebuffer: null };
+  return { ...s, vtconsoles: fbcon.bound && fallback ? handOver(s.vtconsoles, fbcon, fallback) : s.vtconsoles, fbconFramebuffer: null };
 }
 
 /**
@@ -83,5 +92,14 @@ export function bindWritten(s: ConsoleState, index: number, value: string, frame
   }
   const fbconBound = vtconsoles.some((c) => c.name === FBCON_NAME && c.bound);
   const remapped = fbconBound && s.fbconFramebuffer === null && framebuffers.length > 0;
-  return { vtconsoles, fbconFramebuffer: remapped ? Math.min(...framebuffers) : s.fbconFramebuffer };
+  return { ...s, vtconsoles, fbconFramebuffer: remapped ? Math.min(...framebuffers) : s.fbconFramebuffer };
+}
+
+/**
+ * What FBIOGET_CON2FBMAP answers: the framebuffer fbcon's consoles are mapped to. After fbcon's own
+ * framebuffer went while others stayed, the kernel maps them to the first registered one.
+ */
+export function consoleFramebuffers(s: ConsoleState, framebuffers: number[]): number[] {
+  if (framebuffers.length === 0 || !fbconOf(s)) return [];
+  return [s.fbconFramebuffer ?? Math.min(...framebuffers)];
 }

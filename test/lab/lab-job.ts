@@ -2,6 +2,7 @@
 // the output share before boot, and the result the agent writes back. Plain JSON both ways. The
 // same job also runs on the simulated host (differential check), giving a result of the same shape.
 
+import type { HandoverSettings } from '../../src/engine/handover-plan';
 import type { StepSpec } from '../../src/engine/step-spec';
 import type { HostSnapshot } from '../../src/sim/snapshot';
 import type { LibvirtJob, LibvirtResult } from './libvirt/libvirt-job';
@@ -23,6 +24,9 @@ export interface TransitionRun {
    * every write of the transition has failed once), each outcome recorded as "<label>@<n>".
    */
   sweep?: boolean;
+  /** A detach with the single-GPU handover asked for, as a VM's prepare asks for it (the guest has no
+   *  system bus: a handover that needs the display manager stopped fails saying so). */
+  handover?: HandoverSettings;
   /**
    * Let the functions' steps go side by side, as the engine does by default. Off (the default
    * here), they go one after another, so that the state after each step can be compared with the
@@ -80,6 +84,8 @@ export interface RunOutcome {
   /** The engine's error: its code (NotViable, Failed, ...) and its one sentence. */
   error?: { code: string; message: string };
   steps: { description: string; device?: string; ms: number; note?: string }[];
+  /** The engine's notes on a transition that succeeded (a GPU back under other numbers). */
+  notes?: string[];
   totalMs?: number;
   writes: WriteSeen[];
   /** The state at the start of the call, then after each step finished (done or undone). */

@@ -141,6 +141,47 @@ export const LEFTOVERS: LabScenario = {
   simScenario: 'lab-seabios-bochs',
 };
 
+/** A second display with its own framebuffer, behind its own root port: fbcon stays on the first. */
+export const SECOND_GPU = '0000:02:00.0';
+export const SECOND_GPU_AUDIO = '0000:02:00.1';
+const SECOND_CARD = [
+  'pcie-root-port,id=secondport,bus=pcie.0,chassis=2,slot=2',
+  'bochs-display,id=gpu2,bus=secondport,addr=0.0,multifunction=on',
+  'ich9-intel-hda,id=gpu2audio,bus=secondport,addr=0.1',
+  'hda-output,bus=gpu2audio.0,audiodev=noaudio',
+];
+const HANDOVER = { displayManagerUnit: 'display-manager.service', endSessions: false, unloadModules: false, holders: 'refuse' } as const;
+
+export const TWO_DISPLAY: LabScenario = {
+  name: 'two-display',
+  proves:
+    'two displays, fbcon on the boot VGA: the other one, with a framebuffer of its own, goes with the handover asked for and the first keeps ' +
+    'its framebuffer, nodes and fbcon; both given back in boot order end as booted, in the other order their numbers swap and the engine says so',
+  machine: {
+    firmware: 'seabios',
+    devices: [...gpuWithAudio('VGA'), ...SECOND_CARD],
+    modules: [...VFIO_MODULES, 'bochs', ...AUDIO_MODULES, ...SHARE_MODULES],
+  },
+  job: {
+    kind: 'transitions',
+    settle: { [GUEST_GPU]: 'bochs-drm', [GUEST_GPU_AUDIO]: 'snd_hda_intel', [SECOND_GPU]: 'bochs-drm', [SECOND_GPU_AUDIO]: 'snd_hda_intel' },
+    list: false,
+    runs: [
+      { label: 'handover of the second', action: 'detach', gpu: SECOND_GPU, handover: HANDOVER },
+      { label: 'second back', action: 'attach', gpu: SECOND_GPU },
+      { label: 'first away', action: 'detach', gpu: GUEST_GPU },
+      { label: 'second away', action: 'detach', gpu: SECOND_GPU },
+      { label: 'first back (boot order)', action: 'attach', gpu: GUEST_GPU },
+      { label: 'second back (boot order)', action: 'attach', gpu: SECOND_GPU },
+      { label: 'first away again', action: 'detach', gpu: GUEST_GPU },
+      { label: 'second away again', action: 'detach', gpu: SECOND_GPU },
+      { label: 'second back first', action: 'attach', gpu: SECOND_GPU },
+      { label: 'first back last', action: 'attach', gpu: GUEST_GPU },
+    ],
+  },
+  simScenario: 'lab-two-display',
+};
+
 export const BENCH_MACHINE: MachineSpec = SEABIOS_BOCHS.machine;
 
-export const ALL_SCENARIOS = [SEABIOS_BOCHS, OVMF_EFIFB, VIRTIO_VGA, FAULTS, LEFTOVERS];
+export const ALL_SCENARIOS = [SEABIOS_BOCHS, OVMF_EFIFB, VIRTIO_VGA, FAULTS, LEFTOVERS, TWO_DISPLAY];

@@ -12,7 +12,7 @@ describe(`lab (real kernel): ${OVMF_EFIFB.name}: ${OVMF_EFIFB.proves}`, () => {
   it('at boot efifb scans out of the boot VGA, which has no PCI driver, and fbcon sits on it', () => {
     const baseline = baselineOf(boot().result);
     assert.deepEqual(baseline.platformFramebuffers, [{ device: 'efi-framebuffer.0', driver: 'efi-framebuffer' }]);
-    assert.deepEqual(baseline.framebuffers, [{ name: 'EFI VGA', device: 'efi-framebuffer.0' }]);
+    assert.deepEqual(baseline.framebuffers, [{ fb: 0, name: 'EFI VGA', device: 'efi-framebuffer.0' }]);
     assert.equal(fbconOf(baseline)?.bind, true);
   });
 

@@ -12,7 +12,7 @@ describe(`lab (real kernel): ${SEABIOS_BOCHS.name}: ${SEABIOS_BOCHS.proves}`, ()
   it('fbcon sits on bochs-drm at boot, its vtconsole vanishes with the framebuffer on detach', () => {
     const baseline = baselineOf(boot().result);
     assert.deepEqual(fbconOf(baseline), { name: '(M) frame buffer device', bind: true });
-    assert.deepEqual(baseline.framebuffers, [{ name: 'bochs-drmdrmfb', device: GUEST_GPU }]);
+    assert.deepEqual(baseline.framebuffers, [{ fb: 0, name: 'bochs-drmdrmfb', device: GUEST_GPU }]);
     const detached = runNamed(boot().result, 'detach').end;
     assert.equal(fbconOf(detached), undefined);
     assert.deepEqual(detached.framebuffers, []);

@@ -11,7 +11,7 @@ describe(`lab (real kernel): ${VIRTIO_VGA.name}: ${VIRTIO_VGA.proves}`, () => {
 
   it("virtio_gpu's framebuffer and fbcon go with virtio-pci on detach and come back on attach: the host is exactly as before", () => {
     const baseline = baselineOf(boot().result);
-    assert.deepEqual(baseline.framebuffers, [{ name: 'virtio_gpudrmfb', device: GUEST_GPU }]);
+    assert.deepEqual(baseline.framebuffers, [{ fb: 0, name: 'virtio_gpudrmfb', device: GUEST_GPU }]);
     assert.equal(fbconOf(baseline)?.bind, true);
     const detached = runNamed(boot().result, 'detach').end;
     assert.deepEqual(detached.framebuffers, []);

@@ -347,7 +347,11 @@ describe('the simulated kernel behaves as the lab\'s real 6.1 kernel did', funct
         'vtcon1 bind=0 name=(M) dummy device',
         '/proc/fb: 0 bochs-drmdrmfb;1 bochs-drmdrmfb;',
       ]);
-      assert.deepEqual(snapshotHost(host.io).dri, ['card0', 'card1']);
+      assert.deepEqual(snapshotHost(host.io).dri, [
+        { node: 'card0', device: GPU },
+        { node: 'card1', device: SECOND },
+      ]);
+      assert.deepEqual(snapshotHost(host.io).fbconMap, [0]);
     });
 
     it('fbcon\'s framebuffer going while the other stays leaves fbcon registered but unbound, the dummy console bound', async () => {
@@ -358,7 +362,9 @@ describe('the simulated kernel behaves as the lab\'s real 6.1 kernel did', funct
         'vtcon1 bind=1 name=(M) dummy device',
         '/proc/fb: 1 bochs-drmdrmfb;',
       ]);
-      assert.deepEqual(snapshotHost(io).dri, ['card1']);
+      assert.deepEqual(snapshotHost(io).dri, [{ node: 'card1', device: SECOND }]);
+      // The kernel maps the consoles to the framebuffer left, though fbcon is unbound.
+      assert.deepEqual(snapshotHost(io).fbconMap, [1]);
     });
 
     it('when the framebuffer registers again fbcon takes over by itself, and "echo 1 > bind" is a no-op', async () => {

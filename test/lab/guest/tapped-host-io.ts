@@ -5,6 +5,7 @@
 // write before and after the refused one (the rollback) still goes to the real kernel.
 
 import { HostWriteError, type HostIO, type WriteOptions } from '../../../src/host/host-io';
+import type { ConsoleMap } from '../../../src/host/fbcon-map';
 import type { VfioGroupStatus } from '../../../src/host/vfio-group-status';
 
 export interface TappedWrite {
@@ -103,6 +104,10 @@ export class TappedHostIO implements HostIO {
 
   unloadModule(name: string, options?: WriteOptions): Promise<void> {
     return this.inner.unloadModule(name, options);
+  }
+
+  consoleMap(): ConsoleMap {
+    return this.timed('consoleMap', '', () => this.inner.consoleMap?.() ?? { answer: 'unavailable', why: 'the tapped HostIO has no kernel to ask' });
   }
 
   vfioGroupStatus(group: string): VfioGroupStatus {

@@ -55,14 +55,15 @@ async function runOnce(run: TransitionRun, ctx: JobContext): Promise<RunOutcome>
     const suffix = e.status === 'failed' ? ' (failed)' : '';
     snapshots.push({ after: `${e.phase} ${e.description}${suffix}`, snapshot: ctx.snapshot(ctx.io) });
   };
-  let result: Pick<RunOutcome, 'ok' | 'changed' | 'error' | 'steps' | 'totalMs'>;
+  let result: Pick<RunOutcome, 'ok' | 'changed' | 'error' | 'steps' | 'notes' | 'totalMs'>;
   try {
     const report =
       run.action === 'steps'
         ? await runSteps(run, tap, onStep)
-        : await (run.action === 'detach' ? engine.detach(run.gpu, { onStep }) : engine.attach(run.gpu, { onStep }));
+        : await (run.action === 'detach' ? engine.detach(run.gpu, { onStep, handover: run.handover }) : engine.attach(run.gpu, { onStep }));
     const steps = report.steps.map((s) => ({ description: s.description, device: s.device, ms: s.ms, ...(s.note ? { note: s.note } : {}) }));
-    result = { ok: true, changed: report.changed, steps, totalMs: report.totalMs };
+    const { notes } = report as { notes?: string[] };
+    result = { ok: true, changed: report.changed, steps, ...(notes ? { notes } : {}), totalMs: report.totalMs };
   } catch (e) {
     const err = e as Error & { code?: unknown };
     result = { ok: false, error: { code: typeof err.code === 'string' ? err.code : err.name, message: err.message }, steps: [] };

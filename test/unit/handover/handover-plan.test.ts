@@ -17,7 +17,9 @@ function seedFacts(over: Partial<HandoverFacts> = {}): HandoverFacts {
   return {
     gpu: '0000:01:00.0',
     functions: ['0000:01:00.0', '0000:01:00.1', '0000:01:00.2', '0000:01:00.3'],
-    displayUse: ['boot VGA', 'framebuffer nouveaudrmfb', 'fbcon', 'Xorg (PID 845)'],
+    displayUse: ['boot VGA, the only GPU on a host driver', 'Xorg (PID 845)'],
+    consoleUse: ['fbcon on fb0 (nouveaudrmfb)'],
+    consoleUnknown: null,
     seat: 'seat0',
     displayManager: RUNNING,
     gpuServices: [],
@@ -87,8 +89,20 @@ describe('single-GPU handover plan', () => {
     assert.deepEqual(plan.before.map((s) => s.kind), ['stop-unit', 'check-holders']);
   });
 
+  it('hands over only the console when fbcon draws on this GPU and no process does: the display manager keeps running', () => {
+    const plan = planHandover(seedFacts({ displayUse: [], displayManager: null, firmwareFramebuffers: [] }), SETTINGS);
+    assert.deepEqual(described(plan.before), ['unbind vtconsole "(M) frame buffer device"']);
+    assert.deepEqual(plan.notes, ['fbcon on fb0 (nouveaudrmfb) but no process draws on 0000:01:00.0: the display manager keeps running, only the console moves']);
+  });
+
+  it('says so when the kernel could not tell where fbcon draws, and unbinds it as if on this GPU', () => {
+    const plan = planHandover(seedFacts({ displayUse: [], displayManager: null, firmwareFramebuffers: [], consoleUnknown: 'not allowed to open the framebuffer device (EACCES: gpu-hookd must run as root)' }), SETTINGS);
+    assert.deepEqual(described(plan.before), ['unbind vtconsole "(M) frame buffer device"']);
+    assert.match(plan.notes[1], /^the kernel could not say which framebuffer fbcon draws on \(not allowed .*\), so fbcon is unbound as if on 0000:01:00.0$/);
+  });
+
   it('changes nothing around a GPU the host does not display on, unless modules are to be unloaded', () => {
-    const secondary = seedFacts({ displayUse: [], displayManager: null, fbconConsole: null, firmwareFramebuffers: [] });
+    const secondary = seedFacts({ displayUse: [], consoleUse: [], displayManager: null, fbconConsole: null, firmwareFramebuffers: [] });
     assert.deepEqual(planHandover(secondary, SETTINGS), { before: [], after: [], notes: [] });
     const unloading = planHandover(secondary, { ...SETTINGS, unloadModules: true });
     assert.deepEqual(unloading, { before: [], after: [{ kind: 'unload-modules', modules: ['nouveau'] }], notes: [] });
