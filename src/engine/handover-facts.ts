@@ -1,6 +1,6 @@
 // What the single-GPU handover plan is made from, read from the host just before the detach: what
 // uses this GPU (processes holding its device nodes, fbcon drawing on one of its framebuffers, being
-// the host's only GPU), which consoles and firmware framebuffer sit on it, which units run (over the
+// the host's only GPU, graphical sessions on a seat it alone serves), which consoles and firmware framebuffer sit on it, which units run (over the
 // system bus), which vendor modules are loaded and who else uses them. What another GPU of the host
 // draws (its desktop, its framebuffer, the console on it) never counts: passing one GPU must leave
 // the display of another alone.
@@ -10,7 +10,7 @@ import { BusCallError } from '../host/dbus-client';
 import { findGpuHolders, gpuDeviceNodes } from '../host/gpu-holders';
 import type { HostIO } from '../host/host-io';
 import type { HostServices } from '../host/host-services';
-import { seatOfGpu } from '../host/logind-sessions';
+import { onlyCardOfSeat, seatOfGpu } from '../host/logind-sessions';
 import { isModuleLoaded } from '../host/modules';
 import { isPciAddress } from '../host/pci-address';
 import type { Gpu } from '../host/pci-device';
@@ -37,6 +37,8 @@ export async function readHandoverFacts(io: HostIO, services: HostServices | und
   const displayUse: string[] = [];
   if (gpu.bootVga && displayDevicesOnHostDrivers(io, functions).length === 0) displayUse.push('boot VGA, the only GPU on a host driver');
   for (const h of findGpuHolders(io, gpuDeviceNodes(io, functions, { nvidia: false }))) displayUse.push(`${h.comm} (PID ${h.pid})`);
+  const seat = seatOfGpu(io, gpu.address);
+  if (displayUse.length === 0) displayUse.push(...(await sessionsOnlyHere(io, services, gpu.address, seat)));
   const consoleUse = fbcon.on.map((fb) => `fbcon on fb${fb.index} (${fb.name})`);
 
   const drives = displayUse.length > 0;
@@ -48,7 +50,7 @@ export async function readHandoverFacts(io: HostIO, services: HostServices | und
     displayUse,
     consoleUse,
     consoleUnknown: fbcon.unknown ?? null,
-    seat: seatOfGpu(io, gpu.address),
+    seat,
     displayManager: drives ? await unitStatus(services, gpu.address, displayUse, settings.displayManagerUnit) : null,
     gpuServices: drives && nvidia ? await gpuServiceStatuses(services, gpu.address, displayUse) : [],
     nvidia,
@@ -58,6 +60,19 @@ export async function readHandoverFacts(io: HostIO, services: HostServices | und
     driverModule,
     otherDriverUsers: settings.unloadModules && driverModule ? devicesOfModule(io, driverModule).filter((d) => !functions.includes(d)) : [],
   };
+}
+
+/**
+ * Graphical sessions on the GPU's seat when it is that seat's only GPU (a multi-seat host's second
+ * seat): they can draw on nothing else. logind not answering leaves the holders to tell.
+ */
+async function sessionsOnlyHere(io: HostIO, services: HostServices | undefined, gpu: string, seat: string): Promise<string[]> {
+  if (!services || !onlyCardOfSeat(io, gpu, seat)) return [];
+  try {
+    return (await services.logind.graphicalOnSeat(seat)).map((s) => `session ${s.id} of ${s.user} on ${seat}`);
+  } catch {
+    return [];
+  }
 }
 
 async function unitStatus(services: HostServices | undefined, gpu: string, displayUse: string[], unit: string): Promise<UnitStatus> {

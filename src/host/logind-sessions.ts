@@ -173,11 +173,29 @@ class LogindChanges {
 export function seatOfGpu(io: HostIO, address: string): string {
   const base = `sys/bus/pci/devices/${parsePciAddress(address)}/drm`;
   for (const card of io.list(base).filter((n) => /^card\d+$/.test(n))) {
-    const dev = io.readText(`${base}/${card}/dev`);
-    if (!dev) continue;
-    const udev = io.readText(`run/udev/data/c${dev}`) ?? '';
-    const seat = /^E:ID_SEAT=(\S+)$/m.exec(udev)?.[1];
+    const seat = seatOfCard(io, `${base}/${card}`);
     if (seat) return seat;
   }
   return 'seat0';
+}
+
+/** ID_SEAT of the DRM card whose sysfs directory is `dir`, or undefined when udev assigned none. */
+function seatOfCard(io: HostIO, dir: string): string | undefined {
+  const dev = io.readText(`${dir}/dev`);
+  if (!dev) return undefined;
+  return /^E:ID_SEAT=(\S+)$/m.exec(io.readText(`run/udev/data/c${dev}`) ?? '')?.[1];
+}
+
+/**
+ * True when the GPU has a DRM card and no other card of the host belongs to its seat: the sessions
+ * on that seat can only draw on this GPU. On a seat with two GPUs (seat0 of an iGPU + dGPU desktop)
+ * a session says nothing about which one it uses.
+ */
+export function onlyCardOfSeat(io: HostIO, address: string, seat: string): boolean {
+  const own = io.list(`sys/bus/pci/devices/${parsePciAddress(address)}/drm`).filter((n) => /^card\d+$/.test(n));
+  if (own.length === 0) return false;
+  return io
+    .list('sys/class/drm')
+    .filter((n) => /^card\d+$/.test(n) && !own.includes(n))
+    .every((card) => (seatOfCard(io, `sys/class/drm/${card}`) ?? 'seat0') !== seat);
 }

@@ -4,6 +4,8 @@
 // systemd and logind stand-ins, with the handover asked for as a VM's prepare asks for it.
 
 import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 import type { ScenarioFile } from '../../../src/sim/scenario';
 import { parseScenario } from '../../../src/sim/scenario-parse';
 import { loadScenario } from '../../../src/sim/scenarios';
@@ -35,7 +37,8 @@ interface Case {
 const CASES: Case[] = [
   {
     title: 'iGPU desktop (i915, fb1) + GeForce on nouveau (fb0, card0): the GeForce goes',
-    host: { scenario: 'igpu-nouveau', desktop: { dmPids: [812, 845] } },
+    // alice's session is on seat0, which both GPUs serve: it says nothing about the GeForce.
+    host: { scenario: 'igpu-nouveau', desktop: { dmPids: [812, 845], sessions: [{ id: '2', uid: 1000, user: 'alice', type: 'x11' }] } },
     passed: '0000:01:00.0',
     otherFb: { fb: 1, device: '0000:00:02.0' },
     dmPids: [812, 845],
@@ -90,6 +93,18 @@ describe('two-GPU hosts: passing one GPU leaves the other\'s display alone', fun
       assertHostRestored(snapshotHost(host.sim.io), before);
     });
   }
+
+  it('a graphical session on a seat the passed GPU alone serves (multi-seat) is a use of that GPU: the display manager stops', async () => {
+    const host = await suite.host({ scenario: 'igpu-nouveau', desktop: { dmPids: [812, 845], sessions: [{ id: '3', uid: 1001, user: 'bob', seat: 'seat1' }] } });
+    // udev's rule put the GeForce's card0 (226:0) on seat1; the iGPU's card1 stays on seat0.
+    fs.mkdirSync(path.join(host.sim.root, 'run/udev/data'), { recursive: true });
+    fs.writeFileSync(path.join(host.sim.root, 'run/udev/data/c226:0'), 'E:ID_SEAT=seat1\nG:seat\n');
+    const detach = await host.engine.detach('0000:01:00.0', { owner: 'win10', handover: SETTINGS });
+    assert.equal(detach.steps[0].description, 'stop display-manager.service');
+    assert.deepEqual(host.engine.ledger.load('0000:01:00.0')?.handover?.map((s) => s.kind), ['stop-unit', 'check-holders']);
+    await host.engine.attach('0000:01:00.0');
+    assert.equal((await host.desktop.systemd.unit(DM_UNIT)).activeState, 'active');
+  });
 
   it('a process of the desktop holding the passed GPU\'s render node is a use of that GPU: the display manager stops', async () => {
     const scenario = loadScenario('igpu-nouveau');

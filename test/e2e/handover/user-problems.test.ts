@@ -93,7 +93,7 @@ describe('known problems of single-GPU passthrough, answered', function () {
       assert.equal(notes.length, 2, notes.join(' | '));
       assert.match(notes[0], /^the kernel removed efi-framebuffer\.0 when 0000:01:00\.0 went to vfio-pci/);
       assert.match(notes[1], /^vtconsole "\(M\) frame buffer device" is not there to bind: no framebuffer is registered/);
-      assertHostRestored({ ...snapshotHost(host.sim.io), vtconsoles: before.vtconsoles, framebuffers: before.framebuffers }, before);
+      assertHostRestored({ ...snapshotHost(host.sim.io), vtconsoles: before.vtconsoles, framebuffers: before.framebuffers, fbconMap: before.fbconMap }, before);
     });
 
     it('refuses a CUDA process that keeps the stack busy, naming it and its PID, before unloading anything', async () => {
