@@ -583,7 +583,8 @@ function adviceFor(failed: StepFailure): string {
   return ': try again, and if it fails the same way check dmesg for what the kernel says about the device';
 }
 
-/** The display function's DRM nodes and framebuffer devices, as the kernel numbered them now. */
+/** The display function's DRM nodes and framebuffer devices, as the kernel numbered them now (a 6.1
+ *  kernel's sysfs also lists controlD nodes, which nothing opens: left out). */
 function displayNodesOf(io: HostIO, gpu: string): string[] {
-  return gpuDeviceNodes(io, [gpu], { nvidia: false }).nodes;
+  return gpuDeviceNodes(io, [gpu], { nvidia: false }).nodes.filter((n) => /\/(card|renderD|fb)\d+$/.test(n));
 }
