@@ -59,8 +59,8 @@ function pciDisagreements(k: KernelContext): string[] {
     if (!groups.has(name)) out.push(`dev/vfio/${name} is there though no function of group ${name} is on vfio-pci in the model`);
   }
   for (const g of groups) if (!tree.present(vfioGroupNode(g))) out.push(`dev/vfio/${g} is missing though the model has group ${g} on vfio-pci`);
-  const minors = Object.values(state.drmMinors).map((m) => `card${m}`);
-  const cards = tree.entries('dev/dri').filter((n) => /^card\d+$/.test(n));
+  const minors = Object.values(state.drmMinors).flatMap((m) => (m.render === null ? [`card${m.card}`] : [`card${m.card}`, `renderD${m.render}`]));
+  const cards = tree.entries('dev/dri').filter((n) => /^(card|renderD)\d+$/.test(n));
   if ([...cards].sort().join(' ') !== [...minors].sort().join(' ')) out.push(`dev/dri holds ${cards.join(', ') || 'no card'}, the model's DRM minors make ${minors.join(', ') || 'none'}`);
   return out;
 }
