@@ -128,6 +128,14 @@ export async function runPlan(plan: readonly StepSpec[], opts: RunOptions): Prom
   return done;
 }
 
+/** An undo whose writes returned but whose read-back shows the host not restored. */
+export class KernelDidNotFollow extends Error {
+  constructor(cause: unknown) {
+    super(`the undo's writes returned but the host did not follow: ${messageOf(cause)}`, { cause });
+    this.name = 'KernelDidNotFollow';
+  }
+}
+
 export interface UndoOptions extends Pick<RunOptions, 'ctx' | 'registry' | 'emit'> {
   /** Functions whose steps are skipped; an undo that times out unbinding one from vfio-pci adds it. */
   leftToKernel?: Set<string>;
@@ -159,6 +167,9 @@ export async function undoSteps(steps: readonly StepSpec[], opts: UndoOptions, f
       description = executor.describe(spec);
       opts.emit?.({ phase: 'undo', status: 'started', index, total: steps.length, description, device });
       await executor.undo(opts.ctx, spec);
+      await executor.undone(opts.ctx, spec).catch((e: unknown) => {
+        throw new KernelDidNotFollow(e);
+      });
       opts.emit?.({ phase: 'undo', status: 'finished', index, total: steps.length, description, device, ms: performance.now() - started });
     } catch (cause) {
       if (!leave(cause)) failures.push({ index, description, cause });

@@ -71,6 +71,12 @@ export interface StepExecutor<K extends StepKind = StepKind> {
   /** Throws when the kernel does not read back what `do` asked for. */
   verify(ctx: StepContext, spec: StepOf<K>): Promise<void>;
   undo(ctx: StepContext, spec: StepOf<K>): Promise<void>;
+  /**
+   * Reads back what `undo` restored and throws, naming what the host reads, when the kernel (or
+   * systemd) did not follow: a write can return and change nothing. Run after every undo; a step
+   * with nothing to undo has nothing to check.
+   */
+  undone(ctx: StepContext, spec: StepOf<K>): Promise<void>;
   /** True when the step reads and writes only its own PCI function's state in sysfs: the runner may
    *  then run it alongside another function's steps (plan-waves.ts). */
   functionLocal?: boolean;

@@ -20,7 +20,9 @@ export type FaultEffect =
   /** The write does not return (ms absent: never; else it takes effect and returns after ms). */
   | { kind: 'block'; ms?: number }
   /** Probes this write starts (by `driver`, or any) fail: the device stays unbound. */
-  | { kind: 'no-bind'; driver?: string };
+  | { kind: 'no-bind'; driver?: string }
+  /** The write returns as if it took and changes nothing: a kernel that does not follow. */
+  | { kind: 'ignore' };
 
 export interface FaultRule {
   /** Root-relative path, exact or a glob ("*" within a path component, "**" across them). */
@@ -151,7 +153,7 @@ function validateRule(rule: FaultRule): void {
   const e = rule.effect;
   if (e?.kind === 'fail' && !FAULT_ERRNOS.includes(e.errno)) bad(`errno must be one of ${FAULT_ERRNOS.join(', ')}`);
   if (e?.kind === 'block' && e.ms !== undefined && !(Number.isFinite(e.ms) && e.ms >= 0)) bad('block ms must be a non-negative number');
-  if (!e || !['fail', 'block', 'no-bind'].includes(e.kind)) bad('effect.kind must be "fail", "block" or "no-bind"');
+  if (!e || !['fail', 'block', 'no-bind', 'ignore'].includes(e.kind)) bad('effect.kind must be "fail", "block", "no-bind" or "ignore"');
   if (rule.nth !== undefined && !(Number.isInteger(rule.nth) && rule.nth >= 1)) bad('nth must be an integer >= 1');
   if (rule.times !== undefined && !(Number.isInteger(rule.times) && rule.times >= 1)) bad('times must be an integer >= 1');
 }

@@ -177,6 +177,7 @@ export class SimHostIO extends SysfsHostIO {
           if (failure) throw new InjectedFailure(failure.errno);
         }
         if (!blocked && effects.some((e) => e.kind === 'block')) return 'blocked';
+        if (effects.some((e) => e.kind === 'ignore')) return 'done';
         return this.mutateLocked((k) => {
           const locked = rel === MODPROBE_PATH ? undefined : lockedWrite(k, rel, value);
           if (locked && unbindWaiting(k, locked.address)) {

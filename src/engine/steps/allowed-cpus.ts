@@ -45,5 +45,10 @@ export function allowedCpusStep(systemd: AllowedCpusAccess): StepExecutor<'allow
     async undo(ctx, s) {
       if (!sameCpus(await read(ctx, s.unit), s.previous)) await write(ctx, s.unit, s.previous);
     },
+
+    async undone(ctx, s) {
+      const now = await read(ctx, s.unit);
+      if (!sameCpus(now, s.previous)) throw new Error(`AllowedCPUs of ${s.unit} reads ${describeAllowed(now)} instead of ${describeAllowed(s.previous)}`);
+    },
   };
 }

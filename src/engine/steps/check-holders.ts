@@ -67,4 +67,5 @@ export const checkHoldersStep: StepExecutor<'check-holders'> = {
   },
 
   async undo() {},
+  async undone() {},
 };

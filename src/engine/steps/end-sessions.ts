@@ -84,4 +84,5 @@ export const endSessionsStep: StepExecutor<'end-sessions'> = {
   },
 
   async undo() {},
+  async undone() {},
 };

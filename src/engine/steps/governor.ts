@@ -38,4 +38,9 @@ export const cpuGovernorStep: StepExecutor<'cpu-governor'> = {
     if (readGovernor(ctx.io, s.cpu) === undefined) return;
     await setGovernor(ctx, s.cpu, s.previous);
   },
+
+  async undone(ctx, s) {
+    const now = readGovernor(ctx.io, s.cpu);
+    if (now !== undefined && now !== s.previous) throw new Error(`the cpufreq governor of cpu${s.cpu} reads ${now} instead of ${s.previous}`);
+  },
 };

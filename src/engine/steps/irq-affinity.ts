@@ -47,4 +47,10 @@ export const irqAffinityStep: StepExecutor<'irq-affinity'> = {
   },
 
   undo: (ctx, s) => steer(ctx, s.irq, s.previous),
+
+  async undone(ctx, s) {
+    const now = readIrqAffinity(ctx.io, s.irq);
+    // Refused by the kernel (steer says so): it stays where it was, which is only right if do never moved it.
+    if (now !== undefined && !sameCpus(now, s.previous)) throw new Error(`irq ${s.irq}'s affinity reads ${cpusPhrase(now)} instead of ${formatCpuList(s.previous)}`);
+  },
 };

@@ -23,4 +23,8 @@ export const loadModuleStep: StepExecutor<'load-module'> = {
     if (s.keepLoaded || !driverRegistered(ctx.io, s.driver)) return;
     await ctx.io.unloadModule(s.module, { timeoutMs: ctx.timeouts.moduleMs });
   },
+
+  async undone(ctx, s) {
+    if (!s.keepLoaded && driverRegistered(ctx.io, s.driver)) throw new Error(`driver ${s.driver} is still registered after unloading module ${s.module}`);
+  },
 };

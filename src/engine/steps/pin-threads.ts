@@ -41,5 +41,11 @@ export function pinThreadStep(processes: ProcessAccess): StepExecutor<'pin-threa
     },
 
     undo: (ctx, s) => pin(ctx, s, s.previous),
+
+    async undone(_ctx, s) {
+      // A thread that is gone took its pin with it.
+      const now = current(s);
+      if (now !== undefined && !sameCpus(now, s.previous)) throw new Error(`thread ${s.tid} (${s.comm}) of QEMU ${s.pid} may run on ${cpusPhrase(now)} instead of ${formatCpuList(s.previous)}`);
+    },
   };
 }

@@ -73,6 +73,10 @@ export const probeDriverStep: StepExecutor<'probe-driver'> = {
     await ctx.io.write(driverPath(now, 'unbind'), s.device, { timeoutMs: ctx.timeouts.writeMs });
   },
 
+  async undone(ctx, s) {
+    if (boundDriver(ctx.io, s.device) === s.expect) throw new Error(`${s.device} is still bound to ${s.expect} after the unbind`);
+  },
+
   functionLocal: true,
 };
 

@@ -47,4 +47,5 @@ export const resetFunctionStep: StepExecutor<'reset-function'> = {
   },
 
   async undo() {},
+  async undone() {},
 };

@@ -18,6 +18,11 @@ function storeOverride(ctx: StepContext, device: string, value: string | null): 
   return ctx.io.write(devicePath(device, 'driver_override'), overrideWriteValue(value), { timeoutMs: ctx.timeouts.writeMs, inPlace: true });
 }
 
+function overrideReads(ctx: StepContext, device: string, value: string | null): void {
+  const now = driverOverride(ctx.io, device);
+  if (now !== value) throw new Error(`driver_override of ${device} reads ${now ?? '(null)'} instead of ${value ?? '(null)'}`);
+}
+
 export const setOverrideStep: StepExecutor<'set-override'> = {
   describe: (s) =>
     s.value === null ? `clear driver_override of ${s.device}` : `set driver_override of ${s.device} to ${s.value}`,
@@ -25,14 +30,10 @@ export const setOverrideStep: StepExecutor<'set-override'> = {
   // Planned from what discovery read a moment ago; storing an equal value changes nothing, so no read first.
   do: (ctx, s) => storeOverride(ctx, s.device, s.value),
 
-  async verify(ctx, s) {
-    const now = driverOverride(ctx.io, s.device);
-    if (now !== s.value) {
-      throw new Error(`driver_override of ${s.device} reads ${now ?? '(null)'} instead of ${s.value ?? '(null)'}`);
-    }
-  },
+  verify: async (ctx, s) => overrideReads(ctx, s.device, s.value),
 
   undo: (ctx, s) => writeOverride(ctx, s.device, s.previous),
+  undone: async (ctx, s) => overrideReads(ctx, s.device, s.previous),
 
   functionLocal: true,
 };

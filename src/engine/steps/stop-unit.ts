@@ -56,6 +56,11 @@ async function verifyActive(ctx: StepContext, unit: string): Promise<void> {
   if (state !== 'active') throw new StepError('Failed', `${unit} is ${state} after its start job`, `see "systemctl status ${unit}" for why`);
 }
 
+async function verifyStopped(ctx: StepContext, unit: string): Promise<void> {
+  const state = await activeState(ctx, unit);
+  if (!STOPPED.includes(state)) throw new StepError('Failed', `${unit} is still ${state} after its stop job`, `see "systemctl status ${unit}" for what keeps it running`);
+}
+
 async function start(ctx: StepContext, unit: string): Promise<void> {
   await runJob(ctx, 'start', unit);
   await verifyActive(ctx, unit);
@@ -64,12 +69,10 @@ async function start(ctx: StepContext, unit: string): Promise<void> {
 export const stopUnitStep: StepExecutor<'stop-unit'> = {
   describe: (s) => `stop ${s.unit}`,
   do: (ctx, s) => runJob(ctx, 'stop', s.unit),
-  async verify(ctx, s) {
-    const state = await activeState(ctx, s.unit);
-    if (!STOPPED.includes(state)) throw new StepError('Failed', `${s.unit} is still ${state} after its stop job`, `see "systemctl status ${s.unit}" for what keeps it running`);
-  },
+  verify: (ctx, s) => verifyStopped(ctx, s.unit),
   // Starting a unit that runs already is a job that ends at once: safe when the stop never ran.
-  undo: (ctx, s) => start(ctx, s.unit),
+  undo: (ctx, s) => runJob(ctx, 'start', s.unit),
+  undone: (ctx, s) => verifyActive(ctx, s.unit),
 };
 
 export const startUnitStep: StepExecutor<'start-unit'> = {
@@ -86,4 +89,5 @@ export const startUnitStep: StepExecutor<'start-unit'> = {
   // do has read the unit's state back, or said why it could not start.
   async verify() {},
   undo: (ctx, s) => runJob(ctx, 'stop', s.unit),
+  undone: (ctx, s) => verifyStopped(ctx, s.unit),
 };

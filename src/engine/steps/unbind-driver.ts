@@ -40,5 +40,10 @@ export const unbindDriverStep: StepExecutor<'unbind-driver'> = {
     await waitForDriver(ctx, s.device, s.driver);
   },
 
+  async undone(ctx, s) {
+    const now = boundDriver(ctx.io, s.device);
+    if (now !== s.driver) throw new Error(`${s.device} is ${now === null ? 'unbound' : `bound to ${now}`} instead of ${s.driver}`);
+  },
+
   functionLocal: true,
 };

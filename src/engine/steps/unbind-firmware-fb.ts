@@ -49,25 +49,32 @@ async function bind(ctx: StepContext, s: FbSpec): Promise<string | undefined> {
   return undefined;
 }
 
+function verifyUnbound(ctx: StepContext, s: FbSpec): void {
+  const fb = findFirmwareFramebuffer(ctx.io, s.framebuffer);
+  if (fb?.driver) throw new Error(`${s.framebuffer} is still bound to ${fb.driver} after the unbind`);
+}
+
+/** Bound again, unless the kernel removed it or the GPU's own driver draws (bind() says why). */
+function verifyBound(ctx: StepContext, s: FbSpec): void {
+  const fb = findFirmwareFramebuffer(ctx.io, s.framebuffer);
+  if (fb && fb.driver === null && !gpuDraws(ctx, s.gpu)) throw new Error(`${s.framebuffer} is still unbound after the bind`);
+}
+
 export const unbindFirmwareFbStep: StepExecutor<'unbind-firmware-fb'> = {
   describe: (s) => `unbind ${s.framebuffer} from ${s.driver}`,
   do: unbind,
-  async verify(ctx, s) {
-    const fb = findFirmwareFramebuffer(ctx.io, s.framebuffer);
-    if (fb?.driver) throw new Error(`${s.framebuffer} is still bound to ${fb.driver} after the unbind`);
-  },
+  verify: async (ctx, s) => verifyUnbound(ctx, s),
   async undo(ctx, s) {
     const why = await bind(ctx, s);
     if (why) ctx.log.warn({ framebuffer: s.framebuffer }, why);
   },
+  undone: async (ctx, s) => verifyBound(ctx, s),
 };
 
 export const bindFirmwareFbStep: StepExecutor<'bind-firmware-fb'> = {
   describe: (s) => `bind ${s.framebuffer} to ${s.driver}`,
   do: bind,
-  async verify(ctx, s) {
-    const fb = findFirmwareFramebuffer(ctx.io, s.framebuffer);
-    if (fb && fb.driver === null && !gpuDraws(ctx, s.gpu)) throw new Error(`${s.framebuffer} is still unbound after the bind`);
-  },
+  verify: async (ctx, s) => verifyBound(ctx, s),
   undo: unbind,
+  undone: async (ctx, s) => verifyUnbound(ctx, s),
 };

@@ -30,6 +30,11 @@ function verifyUnbound(ctx: StepContext, name: string): void {
   if (v?.bound) throw new Error(`vtconsole "${name}" (vtcon${v.index}) is still bound: no other console took the VTs over`);
 }
 
+function verifyBound(ctx: StepContext, name: string): void {
+  const v = findVtconsole(ctx.io, name);
+  if (v && !v.bound) throw new Error(`vtconsole "${name}" (vtcon${v.index}) is still unbound after writing 1`);
+}
+
 /** Binds the console by name; resolves with a sentence when it is not there to bind. */
 async function bindByName(ctx: StepContext, name: string): Promise<string | undefined> {
   // fbcon registers once a framebuffer exists; a driver's framebuffer may register just after its bind.
@@ -54,14 +59,14 @@ export const unbindVtconsoleStep: StepExecutor<'unbind-vtconsole'> = {
     const missing = await bindByName(ctx, s.name);
     if (missing) ctx.log.warn({ vtconsole: s.name }, missing);
   },
+  // A console that is not there was said by undo; one that is there must be bound again.
+  undone: async (ctx, s) => verifyBound(ctx, s.name),
 };
 
 export const bindVtconsoleStep: StepExecutor<'bind-vtconsole'> = {
   describe: (s) => `bind vtconsole "${s.name}"`,
   do: (ctx, s) => bindByName(ctx, s.name),
-  async verify(ctx, s) {
-    const v = findVtconsole(ctx.io, s.name);
-    if (v && !v.bound) throw new Error(`vtconsole "${s.name}" (vtcon${v.index}) is still unbound after writing 1`);
-  },
+  verify: async (ctx, s) => verifyBound(ctx, s.name),
   undo: (ctx, s) => unbindByName(ctx, s.name),
+  undone: async (ctx, s) => verifyUnbound(ctx, s.name),
 };

@@ -67,6 +67,7 @@ export const unloadModulesStep: StepExecutor<'unload-modules'> = {
     verifyLoaded(ctx, s.modules, false);
   },
   undo: (ctx, s) => loadAll(ctx, s.modules),
+  undone: async (ctx, s) => verifyLoaded(ctx, s.modules, true),
 };
 
 export const loadModulesStep: StepExecutor<'load-modules'> = {
@@ -76,4 +77,5 @@ export const loadModulesStep: StepExecutor<'load-modules'> = {
     verifyLoaded(ctx, s.modules, true);
   },
   undo: (ctx, s) => unloadAll(ctx, s.modules),
+  undone: async (ctx, s) => verifyLoaded(ctx, s.modules, false),
 };

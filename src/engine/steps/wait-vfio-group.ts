@@ -35,4 +35,5 @@ export const waitVfioGroupStep: StepExecutor<'wait-vfio-group'> = {
   verify: checkViable,
   // Nothing to undo: the node goes away by itself when the functions leave vfio-pci.
   async undo() {},
+  async undone() {},
 };

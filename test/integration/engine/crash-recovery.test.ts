@@ -84,6 +84,19 @@ describe('recovery of journals it cannot or need not undo', () => {
     assert.deepEqual(journalFiles(sim.stateDir), [`${GPU}.json`]);
   });
 
+  it('reports an undo the kernel did not follow, in one sentence, and keeps the journal for the next start', async () => {
+    const rule = injectFault(sim.host.root, { path: 'sys/bus/pci/drivers_probe', nth: 4, times: 1, effect: { kind: 'block' } });
+    await kill(await childBlockedAt(sim, 'detach', rule, GPU));
+    injectFault(sim.host.root, { path: 'sys/bus/pci/drivers/vfio-pci/unbind', effect: { kind: 'ignore' } });
+    const report = await recoverInterruptedTransition(sim.stateDir, sim.host.io);
+    assert.equal(report.transitions[0].outcome, 'failed');
+    assert.match(
+      report.transitions[0].error ?? '',
+      /undoing the interrupted detach of 0000:01:00\.0 failed at 'probe 0000:01:00\.\d for vfio-pci': the undo's writes returned but the host did not follow: 0000:01:00\.\d is still bound to vfio-pci after the unbind .*journal .* is kept/,
+    );
+    assert.equal(journalFiles(sim.stateDir).length, 1);
+  });
+
   it('reports an undo that fails and keeps the journal for the next start', async () => {
     const rule = injectFault(sim.host.root, { path: 'sys/bus/pci/drivers/snd_hda_intel/unbind', effect: { kind: 'block' } });
     await kill(await childBlockedAt(sim, 'detach', rule, GPU));

@@ -1,11 +1,12 @@
 import assert from 'node:assert/strict';
 import type { HostIO } from '../../../src/host/host-io';
+import { messageOf } from '../../../src/engine/engine-error';
 import { PlanFailure, runPlan, type StepProgress } from '../../../src/engine/plan-runner';
 import { DEFAULT_TIMEOUTS, silentLog, StepRegistry, type StepContext } from '../../../src/engine/step-executor';
 import type { StepSpec } from '../../../src/engine/step-spec';
 
 /** A registry whose one kind only records what the runner asks of it; `failing` names steps whose do (or undo) throws. */
-function recordingRegistry(failing: { do?: string; verify?: string; undo?: string[] } = {}) {
+function recordingRegistry(failing: { do?: string; verify?: string; undo?: string[]; undone?: string[] } = {}) {
   const calls: string[] = [];
   const registry = new StepRegistry().register('wait-vfio-group', {
     describe: (s) => `step ${s.group}`,
@@ -20,6 +21,9 @@ function recordingRegistry(failing: { do?: string; verify?: string; undo?: strin
     async undo(_ctx, s) {
       calls.push(`undo ${s.group}`);
       if (failing.undo?.includes(s.group)) throw new Error(`undo ${s.group} broke`);
+    },
+    async undone(_ctx, s) {
+      if (failing.undone?.includes(s.group)) throw new Error(`group ${s.group} still reads moved`);
     },
   });
   return { calls, registry };
@@ -61,6 +65,16 @@ describe('plan runner', () => {
     assert.deepEqual(failure.rollbackFailures.map((f) => f.description), ['step b']);
   });
 
+  it('reads back after each undo: one the host did not follow is a failure saying so, and the rest are still undone', async () => {
+    const { calls, registry } = recordingRegistry({ do: 'c', undone: ['b'] });
+    const failure = await runPlan(plan, { ctx, registry }).catch((e: unknown) => e);
+    assert.ok(failure instanceof PlanFailure);
+    assert.deepEqual(failure.rollbackFailures.map((f) => [f.description, messageOf(f.cause)]), [
+      ['step b', "the undo's writes returned but the host did not follow: group b still reads moved"],
+    ]);
+    assert.deepEqual(calls.slice(-3), ['undo c', 'undo b', 'undo a']);
+  });
+
   it('a journal that cannot be written stops the plan before the step runs', async () => {
     const { calls, registry } = recordingRegistry();
     const beforeStep = async (i: number): Promise<void> => {
@@ -98,6 +112,7 @@ describe('plan runner', () => {
           async undo(_ctx, s) {
             calls.push(`undo ${s.device} ${s.value}`);
           },
+          async undone() {},
           functionLocal: true,
         })
         .register('wait-vfio-group', {
@@ -109,6 +124,7 @@ describe('plan runner', () => {
           async undo() {
             calls.push('undo barrier');
           },
+          async undone() {},
         });
       const release = async (key: string): Promise<void> => {
         for (let i = 0; i < 50 && !gates.has(key); i++) await new Promise((r) => setImmediate(r));
