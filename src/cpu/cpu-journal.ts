@@ -1,7 +1,7 @@
 // What gpu-hookd changed on a VM's behalf, on disk, one file per VM and stage:
 // <state>/cpu/<vm>.prepare.json (isolation, governors, IRQs; kept while the VM runs, undone at
 // release) and <state>/cpu/<vm>.started.json (thread pins; removed once they hold, since QEMU's
-// threads take them to their grave). JSON lines as the GPU journal writes them (line-journal-file.ts):
+// threads take them to their grave). A plan journal (engine/plan-journal.ts) as the GPU's transitions write:
 // the header (the plan with every previous value) and one mark `{"inFlight":N}` covering the whole
 // plan, durable before the first step, then `{"applied":true}` when the plan is through. One mark
 // is enough because every CPU step's undo reads the current value first and writes only what
@@ -11,7 +11,7 @@
 
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { LineJournalFile, readJournalLines } from '../engine/line-journal-file';
+import { isPlanJournalHeader, parsePlanJournal, PlanJournal, readPlanJournals, type JournalFound } from '../engine/plan-journal';
 import { isMissing } from '../host/host-io';
 import type { StepSpec } from '../engine/step-spec';
 import type { VmCpuLayout } from './vm-cpu-layout';
@@ -35,7 +35,7 @@ export interface CpuJournalEntry extends CpuJournalHeader {
   applied: boolean;
 }
 
-export type CpuJournalFile = { file: string; entry: CpuJournalEntry } | { file: string; error: string };
+export type CpuJournalFile = JournalFound<CpuJournalEntry>;
 
 export function cpuStateDir(stateDir: string): string {
   return path.join(stateDir, 'cpu');
@@ -46,56 +46,13 @@ export function cpuJournalFile(stateDir: string, vm: string, stage: CpuStage): s
   return path.join(cpuStateDir(stateDir), `${encodeURIComponent(vm).replace(/\./g, '%2E')}.${stage}.json`);
 }
 
-export class CpuJournal {
-  private readonly lines: LineJournalFile;
-
-  constructor(
-    stateDir: string,
-    private readonly header: CpuJournalHeader,
-  ) {
-    this.lines = new LineJournalFile(cpuJournalFile(stateDir, header.vm, header.stage), header);
-  }
-
-  get file(): string {
-    return this.lines.file;
-  }
-
-  /** Resolves once the file says that every step of the plan may have started. */
-  coverPlan(): Promise<void> {
-    return this.lines.append({ inFlight: this.header.plan.length - 1 });
-  }
-
-  /** The whole plan went through (an empty plan still leaves the record of the layout). */
-  markApplied(): Promise<void> {
-    return this.lines.append({ applied: true });
-  }
-
-  close(): Promise<void> {
-    return this.lines.close();
-  }
-
-  remove(): Promise<void> {
-    return this.lines.remove();
-  }
+/** A stage's journal: one mark covering the whole plan before it starts, "applied" once it went through. */
+export function cpuJournal(stateDir: string, header: CpuJournalHeader): PlanJournal {
+  return new PlanJournal(cpuJournalFile(stateDir, header.vm, header.stage), header);
 }
 
 export function readCpuJournals(stateDir: string): CpuJournalFile[] {
-  const dir = cpuStateDir(stateDir);
-  let names: string[];
-  try {
-    names = fs.readdirSync(dir).filter((n) => /\.(prepare|started)\.json$/.test(n)).sort();
-  } catch (e) {
-    if (isMissing(e)) return [];
-    throw e;
-  }
-  return names.map((name) => {
-    const file = path.join(dir, name);
-    try {
-      return { file, entry: parseCpuJournal(fs.readFileSync(file, 'utf8')) };
-    } catch (e) {
-      return { file, error: e instanceof Error ? e.message : String(e) };
-    }
-  });
+  return readPlanJournals(cpuStateDir(stateDir), (n) => /\.(prepare|started)\.json$/.test(n), parseCpuJournal);
 }
 
 export function readCpuJournal(stateDir: string, vm: string, stage: CpuStage): CpuJournalEntry | undefined {
@@ -110,30 +67,17 @@ export function readCpuJournal(stateDir: string, vm: string, stage: CpuStage): C
 }
 
 export function parseCpuJournal(text: string): CpuJournalEntry {
-  const lines = readJournalLines(text);
-  const header = lines[0] as Partial<CpuJournalHeader> | undefined;
-  if (!isHeader(header)) throw new Error('it is not a gpu-hookd CPU record of this version');
-  let inFlight = -1;
-  let applied = false;
-  for (const mark of lines.slice(1) as { inFlight?: unknown; applied?: unknown }[]) {
-    const n = mark?.inFlight;
-    if (Number.isInteger(n) && (n as number) >= 0 && (n as number) < header.plan.length) inFlight = Math.max(inFlight, n as number);
-    if (mark?.applied === true) applied = true;
-  }
-  return { ...header, inFlight: applied ? header.plan.length - 1 : inFlight, applied };
+  const { header, marks } = parsePlanJournal(text, isHeader, 'it is not a gpu-hookd CPU record of this version');
+  return { ...header, inFlight: marks.applied ? header.plan.length - 1 : marks.inFlight, applied: marks.applied };
 }
 
-function isHeader(h: Partial<CpuJournalHeader> | undefined): h is CpuJournalHeader {
+function isHeader(h: unknown): h is CpuJournalHeader {
+  const j = h as Partial<CpuJournalHeader>;
   return (
-    typeof h === 'object' &&
-    h !== null &&
-    h.version === 1 &&
-    typeof h.vm === 'string' &&
-    (h.stage === 'prepare' || h.stage === 'started') &&
-    (h.bootId === null || typeof h.bootId === 'string') &&
-    typeof h.layout === 'object' &&
-    h.layout !== null &&
-    Array.isArray(h.plan) &&
-    h.plan.every((s) => s !== null && typeof s === 'object' && typeof (s as { kind?: unknown }).kind === 'string')
+    isPlanJournalHeader(h) &&
+    typeof j.vm === 'string' &&
+    (j.stage === 'prepare' || j.stage === 'started') &&
+    typeof j.layout === 'object' &&
+    j.layout !== null
   );
 }

@@ -10,7 +10,8 @@ import { HostTimeoutError } from '../host/host-io';
 import { currentBootId } from '../engine/device-state';
 import { messageOf } from '../engine/engine-error';
 import { KeyedMutex } from '../engine/keyed-mutex';
-import { PlanFailure, runPlan, undoSteps, type StepProgress, type StepRecord } from '../engine/plan-runner';
+import { PlanFailure, runPlan, type StepProgress, type StepRecord } from '../engine/plan-runner';
+import { fromEarlierBoot, undoCovered } from '../engine/plan-journal';
 import { DEFAULT_TIMEOUTS, StepRegistry, silentLog, type EngineLog, type EngineTimeouts, type StepContext } from '../engine/step-executor';
 import type { StepSpec } from '../engine/step-spec';
 import type { AllowedCpusAccess } from '../engine/steps/allowed-cpus';
@@ -18,7 +19,7 @@ import { registerCpuSteps } from '../engine/steps/cpu-steps';
 import type { DomainRequest } from '../libvirt/domain-request';
 import { removeFileDurable } from '../engine/atomic-file';
 import { CpuError } from './cpu-error';
-import { CpuJournal, cpuJournalFile, readCpuJournal, readCpuJournals, type CpuJournalEntry, type CpuStage } from './cpu-journal';
+import { cpuJournal, cpuJournalFile, readCpuJournal, readCpuJournals, type CpuJournalEntry, type CpuStage } from './cpu-journal';
 import { readCpuTopology } from './cpu-topology';
 import { readHostCpuFacts } from './host-cpu-facts';
 import { planIsolation } from './isolation-plan';
@@ -134,7 +135,7 @@ export class VmCpuManager {
           continue;
         }
         const { file, entry } = found;
-        if (entry.bootId !== null && bootId !== null && entry.bootId !== bootId) {
+        if (fromEarlierBoot(entry, bootId)) {
           // Runtime AllowedCPUs, governors and IRQ affinity did not survive the reboot: nothing to give back.
           await removeFileDurable(file);
           report.push({ file, vm: entry.vm, outcome: 'stale' });
@@ -163,7 +164,7 @@ export class VmCpuManager {
   private async runStage(stage: CpuStage, layout: VmCpuLayout, plan: StepSpec[], notes: string[]): Promise<CpuStageReport> {
     const vm = layout.vm;
     const started = performance.now();
-    const journal = new CpuJournal(this.opts.stateDir, {
+    const journal = cpuJournal(this.opts.stateDir, {
       version: 1,
       vm,
       stage,
@@ -175,7 +176,7 @@ export class VmCpuManager {
     for (const note of notes) this.log.warn({ vm }, `VM ${vm}: ${note}`);
     const what = stage === 'prepare' ? 'CPU isolation' : 'CPU pinning';
     if (plan.length > 0) {
-      await journal.coverPlan().catch((e: unknown) => {
+      await journal.cover(plan.length - 1).catch((e: unknown) => {
         throw new CpuError('Failed', `${what} of VM ${vm} changed nothing: the CPU record ${journal.file} could not be written (${messageOf(e)}); make the state directory writable`, { cause: e });
       });
     }
@@ -210,15 +211,7 @@ export class VmCpuManager {
   }
 
   private async undoEntry(file: string, entry: CpuJournalEntry): Promise<StepRecord[]> {
-    const undone: StepRecord[] = [];
-    const failures = await undoSteps(entry.plan.slice(0, entry.inFlight + 1), {
-      ctx: this.ctx,
-      registry: this.registry,
-      emit: (p) => {
-        this.logStep(entry.vm, p);
-        if (p.status === 'finished') undone.push({ description: p.description, ms: p.ms ?? 0 });
-      },
-    });
+    const { undone, failures } = await undoCovered(entry.plan, entry.inFlight, { ctx: this.ctx, registry: this.registry, emit: (p) => this.logStep(entry.vm, p) });
     if (failures.length > 0) {
       const first = failures[0];
       throw new CpuError(

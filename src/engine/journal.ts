@@ -1,4 +1,4 @@
-// The transition journal: before each step, which transition is running and which steps may have
+// The transition journal (a plan journal, plan-journal.ts): before each step, which transition is running and which steps may have
 // started reaches disk, so that after a crash recovery can undo every step that might have started.
 // One file per GPU (GPUs move in parallel); removed when the transition completes or was rolled back.
 //
@@ -13,10 +13,9 @@
 // keeps the guarantee, and a group move costs one disk flush where it would cost one per wave or per
 // step (the flushes dominate a transition's cost on a disk, bench/engine-bench.ts).
 
-import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { isPciAddress } from '../host/pci-address';
-import { LineJournalFile, readJournalLines } from './line-journal-file';
+import { isPlanJournalHeader, parsePlanJournal, PlanJournal, readPlanJournals, type JournalFound } from './plan-journal';
 import { stepDevice, type StepSpec } from './step-spec';
 
 export type TransitionKind = 'detach' | 'attach';
@@ -47,7 +46,7 @@ export function journalDir(stateDir: string): string {
 
 export class Journal {
   readonly file: string;
-  private readonly lines: LineJournalFile;
+  private readonly journal: PlanJournal;
   /** The furthest step the journal on disk covers; -1 before the first mark. */
   private covered = -1;
 
@@ -56,24 +55,24 @@ export class Journal {
     private readonly header: JournalHeader,
   ) {
     this.file = path.join(journalDir(stateDir), `${header.gpu}.json`);
-    this.lines = new LineJournalFile(this.file, header);
+    this.journal = new PlanJournal(this.file, header);
   }
 
   /** Resolves once the journal on disk says that the step at `index` (and its run) may have started. */
   async cover(index: number): Promise<void> {
     if (index <= this.covered) return;
     const until = coverageEnd(this.header.plan, index);
-    await this.lines.append({ inFlight: until });
+    await this.journal.cover(until);
     this.covered = until;
   }
 
   /** Closes the file and leaves it for recovery (a rollback that failed). */
   close(): Promise<void> {
-    return this.lines.close();
+    return this.journal.close();
   }
 
   remove(): Promise<void> {
-    return this.lines.remove();
+    return this.journal.remove();
   }
 }
 
@@ -96,54 +95,29 @@ export function marksOf(plan: readonly StepSpec[]): number {
   return marks;
 }
 
-export type JournalFile = { file: string; entry: JournalEntry } | { file: string; error: string };
+export type JournalFile = JournalFound<JournalEntry>;
 
 /** Every journal left in the state directory, parsed and checked; unreadable ones carry an error. */
 export function readJournals(stateDir: string): JournalFile[] {
-  const dir = journalDir(stateDir);
-  let names: string[];
-  try {
-    names = fs.readdirSync(dir).filter((n) => n.endsWith('.json') && !n.startsWith('.')).sort();
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return [];
-    throw e;
-  }
-  return names.map((name) => {
-    const file = path.join(dir, name);
-    try {
-      return { file, entry: parseJournal(fs.readFileSync(file, 'utf8')) };
-    } catch (e) {
-      return { file, error: e instanceof Error ? e.message : String(e) };
-    }
-  });
+  return readPlanJournals(journalDir(stateDir), (n) => n.endsWith('.json') && !n.startsWith('.'), parseJournal);
 }
 
 export function parseJournal(text: string): JournalEntry {
-  const [header, ...marks] = readJournalLines(text) as [Partial<JournalHeader> | undefined, ...({ inFlight?: unknown } | undefined)[]];
-  if (!isHeader(header)) throw new Error('it is not a gpu-hookd journal of this version');
-  let inFlight = -1;
-  for (const mark of marks) {
-    const n = mark?.inFlight;
-    if (Number.isInteger(n) && (n as number) >= 0 && (n as number) < header.plan.length) inFlight = Math.max(inFlight, n as number);
-  }
+  const { header, marks } = parsePlanJournal(text, isHeader, 'it is not a gpu-hookd journal of this version');
   // No readable mark: assume every step may have started (undo is safe for steps that never ran).
-  return { ...header, inFlight: inFlight >= 0 ? inFlight : header.plan.length - 1 };
+  return { ...header, inFlight: marks.inFlight >= 0 ? marks.inFlight : header.plan.length - 1 };
 }
 
-function isHeader(j: Partial<JournalHeader> | undefined): j is JournalHeader {
+function isHeader(h: unknown): h is JournalHeader {
+  const j = h as Partial<JournalHeader>;
   return (
-    j !== null &&
-    typeof j === 'object' &&
-    j.version === 1 &&
+    isPlanJournalHeader(h) &&
     typeof j.id === 'string' &&
     (j.kind === 'detach' || j.kind === 'attach') &&
     typeof j.gpu === 'string' &&
     isPciAddress(j.gpu) &&
     typeof j.owner === 'string' &&
-    Array.isArray(j.plan) &&
-    j.plan.length > 0 &&
-    j.plan.every((s) => s !== null && typeof s === 'object' && typeof (s as { kind?: unknown }).kind === 'string') &&
-    (j.bootId === null || typeof j.bootId === 'string') &&
+    (j.plan?.length ?? 0) > 0 &&
     typeof j.createdRecord === 'boolean'
   );
 }

@@ -12,7 +12,8 @@ import { GpuLedger } from './gpu-ledger';
 import { listDevices, unbindsStillWaiting } from './left-to-kernel';
 import { readJournals, type TransitionKind } from './journal';
 import { removeFileDurable } from './atomic-file';
-import { undoSteps, type StepProgress, type StepRecord } from './plan-runner';
+import { fromEarlierBoot, undoCovered } from './plan-journal';
+import type { StepProgress, StepRecord } from './plan-runner';
 import { DEFAULT_TIMEOUTS, silentLog, type EngineLog, type EngineTimeouts, type StepRegistry } from './step-executor';
 import { builtinStepRegistry } from './steps/builtin-steps';
 
@@ -66,7 +67,7 @@ export async function recoverInterruptedTransition(stateDir: string, io: HostIO,
     }
     const j = found.entry;
     const base = { journal: found.file, id: j.id, kind: j.kind, gpu: j.gpu, owner: j.owner };
-    if (j.bootId !== null && bootId !== null && j.bootId !== bootId) {
+    if (fromEarlierBoot(j, bootId)) {
       // The kernel state it describes is gone with the reboot; undoing it now could undo a boot-time setup.
       await removeFileDurable(found.file);
       if (j.kind === 'detach' && j.createdRecord) await ledger.remove(j.gpu);
@@ -75,17 +76,12 @@ export async function recoverInterruptedTransition(stateDir: string, io: HostIO,
       continue;
     }
 
-    const undone: StepRecord[] = [];
-    const steps = j.plan.slice(0, j.inFlight + 1);
-    const leftToKernel = new Set(unbindsStillWaiting(io, steps));
-    const failures = await undoSteps(steps, {
+    const leftToKernel = new Set(unbindsStillWaiting(io, j.plan.slice(0, j.inFlight + 1)));
+    const { undone, failures } = await undoCovered(j.plan, j.inFlight, {
       ctx,
       registry,
       leftToKernel,
-      emit: (p) => {
-        opts.onStep?.({ ...p, gpu: j.gpu, transition: j.id });
-        if (p.status === 'finished') undone.push({ description: p.description, device: p.device, ms: p.ms ?? 0 });
-      },
+      emit: (p) => opts.onStep?.({ ...p, gpu: j.gpu, transition: j.id }),
     });
     if (failures.length === 0 && leftToKernel.size === 0) {
       if (j.kind === 'detach' && j.createdRecord) await ledger.remove(j.gpu);
