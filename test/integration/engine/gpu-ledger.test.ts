@@ -74,6 +74,44 @@ describe('GpuLedger', () => {
     assert.throws(() => store.load('0000:01:00.0'), /0000:01:00\.0\.json is not valid JSON/);
   });
 
+  it('keeps a claim on a GPU without a record in memory only, and writes a claim into the record once there is one', async () => {
+    const ledger = new GpuLedger(temp.root);
+    await ledger.claim('0000:01:00.0', { vm: 'win10', manual: false });
+    assert.deepEqual(ledger.claimOf('0000:01:00.0'), { vm: 'win10', manual: false });
+    assert.deepEqual(ledger.heldBy('win10'), ['0000:01:00.0']);
+    assert.equal(fs.existsSync(ledger.dir), false, 'nothing on disk: the host does not bear the claim out yet');
+    assert.equal(new GpuLedger(temp.root).claimOf('0000:01:00.0'), undefined, 'a restart knows of no claim');
+
+    await ledger.save({ ...record('0000:01:00.0', 'win10'), manual: true });
+    await ledger.claim('0000:01:00.0', { vm: 'linux', manual: true });
+    const restarted = new GpuLedger(temp.root);
+    assert.deepEqual(restarted.claimOf('0000:01:00.0'), { vm: 'linux', manual: true });
+    // The VM's release leaves a GPU detached by hand claimed by hand; ending any claim clears both.
+    await restarted.unclaim('0000:01:00.0', 'linux');
+    assert.deepEqual(new GpuLedger(temp.root).claimOf('0000:01:00.0'), { vm: '', manual: true });
+    await restarted.unclaim('0000:01:00.0');
+    assert.equal(new GpuLedger(temp.root).claimOf('0000:01:00.0'), undefined);
+    assert.deepEqual(new GpuLedger(temp.root).list().map((r) => r.gpu), ['0000:01:00.0'], 'the host state stays until the attach');
+  });
+
+  it('says a claim taken while its record is being written at once, not the record\'s older one', async () => {
+    const ledger = new GpuLedger(temp.root);
+    await ledger.save(record('0000:01:00.0', ''));
+    const writing = ledger.claim('0000:01:00.0', { vm: 'win10', manual: false });
+    assert.deepEqual(ledger.claimOf('0000:01:00.0'), { vm: 'win10', manual: false });
+    await writing;
+    assert.deepEqual(ledger.claimOf('0000:01:00.0'), { vm: 'win10', manual: false });
+  });
+
+  it('reconcile drops the records the host does not bear out, and keeps those of a transition left half-way', async () => {
+    const ledger = new GpuLedger(temp.root);
+    for (const gpu of ['0000:01:00.0', '0000:02:00.0', '0000:03:00.0', '0000:04:00.0']) await ledger.save(record(gpu, 'win10'));
+    ledger.setFailure('0000:03:00.0', 'the attach could not be undone');
+    const onVfio: Record<string, boolean | undefined> = { '0000:01:00.0': true, '0000:02:00.0': false, '0000:03:00.0': false, '0000:04:00.0': undefined };
+    assert.deepEqual(await ledger.reconcile((r) => onVfio[r.gpu]), ['0000:02:00.0']);
+    assert.deepEqual(ledger.list().map((r) => r.gpu), ['0000:01:00.0', '0000:03:00.0', '0000:04:00.0']);
+  });
+
   it('refuses an address that could leave the state directory', () => {
     assert.throws(() => new GpuLedger(temp.root).load('../../etc/passwd'), /not a PCI address/);
   });
