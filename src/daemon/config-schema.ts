@@ -41,6 +41,7 @@ export interface DaemonConfig {
   host: { root: string };
   bus: { address: string };
   state: { dir: string };
+  metrics: { textfileDir: string };
   access: { group: string };
   log: { level: LogLevel };
   timeouts: Timeouts;
@@ -119,6 +120,7 @@ function matching(pattern: RegExp, requirement: string, doc: string, fallback: s
 }
 
 const ABSOLUTE_PATH = /^\/[^\0]*$/;
+const ABSOLUTE_PATH_OR_NONE = /^$|^\/[^\0]*$/;
 // A D-Bus address is "transport:key=value,...", possibly several separated by ";".
 const BUS_ADDRESS = /^$|^[a-z-]+:([a-z_]+=[^,;]*(,[a-z_]+=[^,;]*)*)?(;[a-z-]+:([a-z_]+=[^,;]*(,[a-z_]+=[^,;]*)*)?)*$/;
 const GROUP_NAME = /^[a-z_][a-z0-9_-]{0,31}$/;
@@ -204,6 +206,17 @@ export const CONFIG_SCHEMA = {
       '/var/lib/gpu-hookd',
     ),
   },
+  metrics: {
+    textfileDir: matching(
+      ABSOLUTE_PATH_OR_NONE,
+      'must be an absolute path, or "" for no metrics',
+      'The directory of node_exporter\'s textfile collector (its --collector.textfile.directory), where gpu-hookd ' +
+        'keeps gpu-hookd.prom current: written at start and after every change, replaced whole, removed at a clean ' +
+        'stop (docs/metrics.md). The default is the Debian package\'s; a directory that does not exist is skipped with ' +
+        'one warning. Another directory also needs a ReadWritePaths= drop-in for the unit. "" writes no metrics.',
+      '/var/lib/prometheus/node-exporter',
+    ),
+  },
   access: {
     group: matching(
       GROUP_NAME,
@@ -266,6 +279,7 @@ export const OVERRIDES = [
   { key: 'host.root', env: 'GPU_HOOKD_ROOT', flag: '--root' },
   { key: 'bus.address', env: 'GPU_HOOKD_BUS', flag: '--bus' },
   { key: 'state.dir', env: 'GPU_HOOKD_STATE_DIR', flag: '--state-dir' },
+  { key: 'metrics.textfileDir', env: 'GPU_HOOKD_METRICS_DIR', flag: '--metrics-dir' },
 ] as const;
 
 export type OverridableKey = (typeof OVERRIDES)[number]['key'];

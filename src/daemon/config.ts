@@ -57,6 +57,7 @@ export interface DaemonArgs {
   root?: string;
   bus?: string;
   stateDir?: string;
+  metricsDir?: string;
   help?: boolean;
 }
 
@@ -68,7 +69,7 @@ export interface ResolvedConfig extends DaemonConfig {
 export interface LoadOptions {
   /** The config file; `args.config` wins over it; default /etc/gpu-hookd/config.json. */
   path?: string;
-  /** Read for GPU_HOOKD_ROOT, GPU_HOOKD_BUS and GPU_HOOKD_STATE_DIR; none when not given (pass process.env). */
+  /** Read for the OVERRIDES variables (GPU_HOOKD_ROOT, ...); none when not given (pass process.env). */
   env?: NodeJS.ProcessEnv;
   /** From parseDaemonArgs. */
   args?: DaemonArgs;
@@ -79,10 +80,11 @@ const FLAGS: Record<string, keyof DaemonArgs> = {
   '--root': 'root',
   '--bus': 'bus',
   '--state-dir': 'stateDir',
+  '--metrics-dir': 'metricsDir',
 };
 
 export const DAEMON_USAGE =
-  'usage: gpu-hookd [--config FILE] [--root DIR] [--bus ADDRESS] [--state-dir DIR] [--help]';
+  'usage: gpu-hookd [--config FILE] [--root DIR] [--bus ADDRESS] [--state-dir DIR] [--metrics-dir DIR] [--help]';
 
 /** Parses gpu-hookd's command line (without node and the script): `--flag value` or `--flag=value`. */
 export function parseDaemonArgs(argv: readonly string[]): DaemonArgs {
@@ -305,9 +307,10 @@ function applyOverrides(config: DaemonConfig, env: NodeJS.ProcessEnv, args: Daem
     'host.root': args.root,
     'bus.address': args.bus,
     'state.dir': args.stateDir,
+    'metrics.textfileDir': args.metricsDir,
   };
   for (const override of OVERRIDES) {
-    const [group, leaf] = override.key.split('.') as ['host' | 'bus' | 'state', string];
+    const [group, leaf] = override.key.split('.') as ['host' | 'bus' | 'state' | 'metrics', string];
     const setting = (CONFIG_SCHEMA[group] as Record<string, { format: (v: unknown) => void }>)[leaf];
     for (const [source, value] of [
       [override.env, env[override.env]],

@@ -15,6 +15,7 @@ import type { ProcessAccess } from '../cpu/process-access';
 import { systemdAllowedCpus } from '../cpu/systemd-allowed-cpus';
 import { NO_CPU_WORK, type CpuSettings } from '../cpu/vm-cpu-layout';
 import { VmCpuManager } from '../cpu/vm-cpu-manager';
+import { startMetricsPublisher } from '../metrics/metrics-publisher';
 
 export interface StatusNotifier {
   ready(): void;
@@ -33,6 +34,8 @@ export interface DaemonOptions {
   /** "" or undefined: the system bus. */
   busAddress?: string;
   stateDir: string;
+  /** node_exporter's textfile directory for gpu-hookd.prom; "" or undefined: no metrics. */
+  metricsDir?: string;
   accessGroup: string;
   version: string;
   log: Logger;
@@ -106,6 +109,8 @@ export async function startDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
       service.rescan();
     },
   });
+  // Once the name is ours: a second daemon that fails to own it must not write over the first's file.
+  const metrics = opts.metricsDir ? await startMetricsPublisher({ service, dir: opts.metricsDir, version: opts.version, log: opts.log }) : undefined;
   opts.log.info({ event: 'ready', root: io.root, gpus: service.list().length }, `gpu-hookd ready: ${service.status()}`);
   opts.notifier?.ready();
   publishStatus();
@@ -123,6 +128,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
       // dbus-next sends a reply once the call's promise settles: let it go out before leaving the bus.
       await new Promise((resolve) => setImmediate(resolve));
       await services.close();
+      await metrics?.stop();
       bus.close();
     },
   };

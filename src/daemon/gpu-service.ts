@@ -5,11 +5,12 @@
 // one GPU are serialised by the engine's per-device lock.
 
 import { EventEmitter } from 'node:events';
+import { performance } from 'node:perf_hooks';
 import type { HostIO } from '../host/host-io';
 import { parsePciAddress } from '../host/pci-address';
 import { describeBinding } from '../host/leftovers';
 import { VFIO_DRIVER, type Gpu } from '../host/pci-device';
-import { moveTargets } from '../host/viability';
+import { gpuViability, moveTargets } from '../host/viability';
 import { listGpus, findGpuForAddress, type DiscoveryOptions } from '../host/gpu-inventory';
 import { readFunctionResets } from '../host/pci-reset';
 import { readGpuResets } from '../host/gpu-resets';
@@ -51,7 +52,8 @@ export interface GpuServiceEvents {
   'gpus-changed': [];
   'transition-started': [address: string, kind: TransitionKind, owner: string];
   'step-finished': [address: string, description: string, ms: number];
-  'transition-finished': [address: string, kind: TransitionKind, ok: boolean, error: string];
+  /** ms: from the transition's start to its end (or its rollback's). */
+  'transition-finished': [address: string, kind: TransitionKind, ok: boolean, error: string, ms: number];
 }
 
 export interface GpuServiceOptions {
@@ -159,6 +161,11 @@ export class GpuService extends EventEmitter<GpuServiceEvents> {
     }
     const left = moveTargets(gpu).filter((f) => f.driver === VFIO_DRIVER || f.driverOverride === VFIO_DRIVER);
     return Object.fromEntries(left.map((f) => [f.address, `${describeBinding(f)}, not moved by gpu-hookd`]));
+  }
+
+  /** Whether the GPU's group may go to a VM once its card is on vfio-pci, as view() last read it. */
+  viable(address: string): boolean {
+    return gpuViability(this.mustGet(address)).viable;
   }
 
   private recordedHostDrivers(address: string): Record<string, string> {
@@ -339,6 +346,7 @@ export class GpuService extends EventEmitter<GpuServiceEvents> {
     const onStep = (e: StepEvent): void => {
       if (e.phase === 'do' && e.status === 'finished') this.emit('step-finished', address, e.description, e.ms ?? 0);
     };
+    const started = performance.now();
     // The engine tells the ledger at once that the GPU is moving, and how it ended.
     const run = kind === 'detach' ? this.opts.engine.detach(address, { owner, onStep, handover, manual, named }) : this.opts.engine.attach(address, { onStep });
     this.emit('gpu-changed', address);
@@ -347,12 +355,12 @@ export class GpuService extends EventEmitter<GpuServiceEvents> {
       await run;
       this.refreshGpu(address);
       this.emit('gpu-changed', address);
-      this.emit('transition-finished', address, kind, true, '');
+      this.emit('transition-finished', address, kind, true, '', performance.now() - started);
     } catch (e) {
       const err = toServiceError(e);
       this.refreshGpu(address);
       this.emit('gpu-changed', address);
-      this.emit('transition-finished', address, kind, false, err.message);
+      this.emit('transition-finished', address, kind, false, err.message, performance.now() - started);
       throw err;
     }
   }

@@ -82,6 +82,7 @@ export async function runDaemon(argv: string[], openHost: (root: string) => Daem
       host: openHost(config.host.root),
       busAddress: config.bus.address,
       stateDir: config.state.dir,
+      metricsDir: config.metrics.textfileDir,
       accessGroup: config.access.group,
       version: packageVersion(),
       log,
@@ -107,8 +108,8 @@ export async function runDaemon(argv: string[], openHost: (root: string) => Daem
   function applyConfig(next: ResolvedConfig): Promise<void> {
     setLogLevel(log, next.log.level);
     daemon?.bus.access.setGroup(next.access.group);
-    if (next.host.root !== config.host.root || next.bus.address !== config.bus.address || next.state.dir !== config.state.dir) {
-      log.warn({ event: 'config' }, 'host.root, bus.address and state.dir take effect at the next start (systemctl restart gpu-hookd)');
+    if (next.host.root !== config.host.root || next.bus.address !== config.bus.address || next.state.dir !== config.state.dir || next.metrics.textfileDir !== config.metrics.textfileDir) {
+      log.warn({ event: 'config' }, 'host.root, bus.address, state.dir and metrics.textfileDir take effect at the next start (systemctl restart gpu-hookd)');
     }
     return publishHookDomains(next);
   }

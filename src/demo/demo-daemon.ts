@@ -22,6 +22,8 @@ export interface DemoDaemonOptions {
   root: string;
   busAddress: string;
   stateDir: string;
+  /** node_exporter's textfile directory, where the daemon keeps gpu-hookd.prom. */
+  metricsDir: string;
   configFile: string;
   logFile: string;
 }
@@ -33,7 +35,7 @@ export function startDemoDaemon(opts: DemoDaemonOptions): DemoDaemon {
   const out = fs.openSync(opts.logFile, 'a');
   let child: ChildProcess;
   try {
-    child = spawn(process.execPath, [ENTRY, '--root', opts.root, '--bus', opts.busAddress, '--state-dir', opts.stateDir, '--config', opts.configFile], {
+    child = spawn(process.execPath, [ENTRY, '--root', opts.root, '--bus', opts.busAddress, '--state-dir', opts.stateDir, '--metrics-dir', opts.metricsDir, '--config', opts.configFile], {
       stdio: ['ignore', out, out],
       // Only what the daemon needs: no NOTIFY_SOCKET or JOURNAL_STREAM from the shell around us.
       env: { PATH: process.env.PATH ?? '/usr/bin:/bin' },

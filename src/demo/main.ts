@@ -20,6 +20,7 @@ import { startDemoBus, type DemoBus } from './demo-bus';
 import { startDemoDaemon, type DemoDaemon } from './demo-daemon';
 import { startDemoDesktop, type SimulatedDesktop } from './demo-desktop';
 import { DEMO_DOMAIN, demoDomainXml } from './demo-domain';
+import { METRICS_FILE } from '../metrics/textfile';
 
 const out = (line = ''): void => {
   process.stdout.write(line + '\n');
@@ -77,12 +78,14 @@ async function play(run: Running): Promise<void> {
   run.desktop = startDemoDesktop(busAddress, scenario, run.host.root);
   await run.desktop;
   const stateDir = path.join(run.dir, 'state');
+  const metricsDir = path.join(run.dir, 'metrics');
+  fs.mkdirSync(metricsDir);
   const configFile = path.join(run.dir, 'config.json');
   // Without root, the caller may change GPUs only as a member of access.group: name our own group.
   fs.writeFileSync(configFile, JSON.stringify({ access: { group: primaryGroup() } }, null, 2) + '\n');
   const started = performance.now();
   assertNotCleaning(run);
-  run.daemon = startDemoDaemon({ root: run.host.root, busAddress, stateDir, configFile, logFile: path.join(run.dir, 'gpu-hookd.log') });
+  run.daemon = startDemoDaemon({ root: run.host.root, busAddress, stateDir, metricsDir, configFile, logFile: path.join(run.dir, 'gpu-hookd.log') });
   await run.daemon.ready();
   out(`  gpu-hookd: pid ${run.daemon.pid}, ready on a private bus in ${formatMs(performance.now() - started)}`);
 
@@ -104,6 +107,23 @@ async function play(run: Running): Promise<void> {
   await phase(client, first.path, `Attach("${first.address}")`, 'Attach', 's', [first.address]);
 
   out(`\nHost afterwards: ${compareHost(before, snapshotHost(run.host.io))}`);
+
+  // The daemon rewrites the file after each change; the call's answer may come before the last write.
+  const metricsFile = path.join(metricsDir, METRICS_FILE);
+  const metrics = await waitForMetrics(metricsFile, 'gpu_hookd_transitions_total{gpu="' + first.address + '",operation="attach",result="success"} 2');
+  out(`\n3. What Prometheus' node_exporter reads (textfile collector): ${metricsFile}`);
+  out(metrics.trimEnd());
+}
+
+/** The metrics file once it holds `expected`; fails with what it holds after a few seconds. */
+async function waitForMetrics(file: string, expected: string): Promise<string> {
+  let text = '';
+  for (let tries = 0; tries < 100; tries++) {
+    text = fs.existsSync(file) ? fs.readFileSync(file, 'utf8') : '';
+    if (text.includes(expected)) return text;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  throw new Error(`the daemon's metrics file ${file} does not show ${expected}:\n${text}`);
 }
 
 /** What a person should know about the host after the show; throws when it is not as it was. */

@@ -102,6 +102,7 @@ export class DaemonUnderTest {
       if (desktopOptions) desktop = await startSimulatedDesktop(bus, sim.root, desktopOptions);
       const dut = new DaemonUnderTest(sim, bus, workDir, desktop);
       fs.mkdirSync(path.dirname(dut.configFile));
+      fs.mkdirSync(dut.metricsDir);
       dut.writeConfig(options.config ?? {});
       await dut.startDaemon();
       return dut;
@@ -122,6 +123,10 @@ export class DaemonUnderTest {
   }
   get configFile(): string {
     return path.join(this.workDir, 'etc', 'config.json');
+  }
+  /** node_exporter's textfile directory as the daemon is told it; the daemon writes gpu-hookd.prom there. */
+  get metricsDir(): string {
+    return path.join(this.workDir, 'metrics');
   }
   get logFile(): string {
     return path.join(this.workDir, 'gpu-hookd.log');
@@ -155,9 +160,9 @@ export class DaemonUnderTest {
     }, { timeoutMs: 20_000 });
   }
 
-  /** node's arguments that start the daemon on this host, bus, state directory and config. */
+  /** node's arguments that start the daemon on this host, bus, state and metrics directories and config. */
   daemonArgs(): string[] {
-    return [simulatedDaemonEntry(), '--root', this.root, '--bus', this.bus.address, '--state-dir', this.stateDir, '--config', this.configFile];
+    return [simulatedDaemonEntry(), '--root', this.root, '--bus', this.bus.address, '--state-dir', this.stateDir, '--metrics-dir', this.metricsDir, '--config', this.configFile];
   }
 
   /** Resolves when the daemon process exits, with its status. */

@@ -159,7 +159,7 @@ describe('the Debian package, installed on this machine', function () {
       fs.copyFileSync('/etc/gpu-hookd/config.json', config);
       const log = fs.openSync(path.join(work, 'daemon.log'), 'a');
       const [cmd, ...args] = execStart;
-      const child = spawnTracked(cmd, [...args, '--root', sim.root, '--bus', bus.address, '--state-dir', path.join(work, 'state'), '--config', config], {
+      const child = spawnTracked(cmd, [...args, '--root', sim.root, '--bus', bus.address, '--state-dir', path.join(work, 'state'), '--metrics-dir', work, '--config', config], {
         stdio: ['ignore', log, log],
         env: { PATH: process.env.PATH, NOTIFY_SOCKET: path.join(work, 'notify.sock') },
       });

@@ -70,14 +70,15 @@ describe('loading the config file', () => {
     assert.throws(() => loadConfig({ path: file }), { message: `${file}: timeouts.unbindMs must be a positive integer, got -5` });
   });
 
-  describe('overrides for root, bus and state directory', () => {
+  describe('overrides for root, bus, state and metrics directories', () => {
     beforeEach(() => write({ host: { root: '/from/file' }, bus: { address: 'unix:path=/from/file' }, state: { dir: '/from/file' } }));
 
     it('lets the environment override the file', () => {
       const config = loadConfig({
         path: file,
-        env: { GPU_HOOKD_ROOT: '/from/env', GPU_HOOKD_BUS: 'unix:path=/from/env', GPU_HOOKD_STATE_DIR: '/from/env/state' },
+        env: { GPU_HOOKD_ROOT: '/from/env', GPU_HOOKD_BUS: 'unix:path=/from/env', GPU_HOOKD_STATE_DIR: '/from/env/state', GPU_HOOKD_METRICS_DIR: '/from/env/prom' },
       });
+      assert.equal(config.metrics.textfileDir, '/from/env/prom');
       assert.equal(config.host.root, '/from/env');
       assert.equal(config.bus.address, 'unix:path=/from/env');
       assert.equal(config.state.dir, '/from/env/state');
@@ -87,8 +88,10 @@ describe('loading the config file', () => {
       const config = loadConfig({
         path: file,
         env: { GPU_HOOKD_ROOT: '/from/env', GPU_HOOKD_BUS: 'unix:path=/from/env', GPU_HOOKD_STATE_DIR: '/from/env' },
-        args: { root: '/from/args', bus: 'unix:path=/from/args', stateDir: '/from/args/state' },
+        args: { root: '/from/args', bus: 'unix:path=/from/args', stateDir: '/from/args/state', metricsDir: '' },
       });
+      // An empty metrics directory: no metrics.
+      assert.equal(config.metrics.textfileDir, '');
       assert.equal(config.host.root, '/from/args');
       assert.equal(config.bus.address, 'unix:path=/from/args');
       assert.equal(config.state.dir, '/from/args/state');

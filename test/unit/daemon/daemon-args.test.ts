@@ -3,11 +3,12 @@ import { ConfigError, DAEMON_USAGE, parseDaemonArgs } from '../../../src/daemon/
 
 describe('gpu-hookd command line', () => {
   it('reads every flag, as "--flag value" or "--flag=value"', () => {
-    assert.deepEqual(parseDaemonArgs(['--config', '/tmp/c.json', '--root=/tmp/root', '--bus', 'unix:path=/tmp/bus', '--state-dir=/tmp/state']), {
+    assert.deepEqual(parseDaemonArgs(['--config', '/tmp/c.json', '--root=/tmp/root', '--bus', 'unix:path=/tmp/bus', '--state-dir=/tmp/state', '--metrics-dir', '/tmp/prom']), {
       config: '/tmp/c.json',
       root: '/tmp/root',
       bus: 'unix:path=/tmp/bus',
       stateDir: '/tmp/state',
+      metricsDir: '/tmp/prom',
     });
   });
 
