@@ -77,7 +77,11 @@ for page in gpu-hookd.8 gpu-hookctl.1; do
   go-md2man -in "$src/docs/man/$page.md" | gzip -9n >"$dest/usr/share/man/man$section/$page.gz"
 done
 install -D -m 0644 "$src/packaging/completion/gpu-hookctl.bash" "$dest/usr/share/bash-completion/completions/gpu-hookctl"
+# journalctl -x's explanations of the transition events; the systemd package's trigger (pacman's hook
+# on Arch) updates the catalog database.
+install -D -m 0644 "$src/packaging/journal/gpu-hookd.catalog" "$dest/usr/lib/systemd/catalog/gpu-hookd.catalog"
 
 doc=$dest/usr/share/doc/gpu-hookd
 install -D -m 0644 "$src/packaging/config.example.json" "$doc/examples/config.json"
-install -m 0644 "$src/docs/install.md" "$src/docs/config.md" "$doc/"
+install -m 0644 "$src/packaging/prometheus/gpu-hookd.rules.yml" "$doc/examples/"
+install -m 0644 "$src/docs/install.md" "$src/docs/config.md" "$src/docs/metrics.md" "$doc/"

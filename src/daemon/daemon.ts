@@ -16,6 +16,7 @@ import { systemdAllowedCpus } from '../cpu/systemd-allowed-cpus';
 import { NO_CPU_WORK, type CpuSettings } from '../cpu/vm-cpu-layout';
 import { VmCpuManager } from '../cpu/vm-cpu-manager';
 import { startMetricsPublisher } from '../metrics/metrics-publisher';
+import { logTransitions } from './transition-events';
 
 export interface StatusNotifier {
   ready(): void;
@@ -95,6 +96,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
     call.then(forget, forget);
   };
 
+  logTransitions(service, opts.log);
   const publishStatus = (): void => opts.notifier?.status(service.status());
   service.on('gpu-changed', publishStatus);
   service.on('gpus-changed', publishStatus);

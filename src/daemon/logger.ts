@@ -2,11 +2,19 @@
 // named by JOURNAL_STREAM) each event is one line "<N>message key=value ...": the <N> prefix is the
 // syslog priority journald files it under (sd-daemon(3)), so `journalctl -p warning` filters by
 // level and the fields stay readable without a JSON viewer. The journal stamps time, PID and host.
+// A stream line reaches the journal as MESSAGE only; given journald's native socket, each event is
+// sent there instead as one entry whose fields are journal fields (gpu -> GPU, durationMs ->
+// DURATION_MS, MESSAGE_ID as it is), so `journalctl MESSAGE_ID=... GPU=...` selects it. An entry
+// the socket refuses goes to the stream as a line.
 
 import * as fs from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import pino, { type Logger } from 'pino';
 import { LOG_LEVELS, type LogLevel } from './config-schema';
+import { loadSender, type SendDatagram } from './sd-notify';
+
+/** journald's socket for its native protocol (systemd-journald.service(8)). */
+export const JOURNAL_SOCKET = '/run/systemd/journal/socket';
 
 export type { Logger } from 'pino';
 
@@ -18,6 +26,11 @@ export interface LoggerOptions {
   destination?: { write(line: string): unknown };
   /** Read for JOURNAL_STREAM when `journal` is not given; default process.env. */
   env?: NodeJS.ProcessEnv;
+  /** In journal format: send each event as a native journal entry to this socket (JOURNAL_SOCKET
+   *  under systemd); absent: stream lines only. */
+  journalSocket?: string;
+  /** What sends the entry; default the sd_notify addon's sender. */
+  sendDatagram?: SendDatagram;
 }
 
 /** A level name nobody knows; `kind` makes the D-Bus layer answer InvalidArgument. */
@@ -63,6 +76,12 @@ const descendants = new WeakMap<Logger, WeakRef<Logger>[]>();
 export function createLogger(options: LoggerOptions = {}): Logger {
   const journal = options.journal ?? isJournalStream(options.env ?? process.env);
   const sink = options.destination ?? pino.destination({ fd: 1, sync: true });
+  const socket = options.journalSocket;
+  const send = journal && socket ? (options.sendDatagram ?? loadSender()) : undefined;
+  const writeJournal = (json: string): void => {
+    if (send && socket && send(socket, journalEntry(json)) === 0) return;
+    sink.write(journalLine(json));
+  };
   let family: WeakRef<Logger>[] = [];
   const root = pino(
     {
@@ -76,7 +95,7 @@ export function createLogger(options: LoggerOptions = {}): Logger {
         descendants.set(root, family);
       },
     },
-    journal ? { write: (json: string) => sink.write(journalLine(json)) } : sink,
+    journal ? { write: writeJournal } : sink,
   );
   return root;
 }
@@ -103,6 +122,52 @@ export function journalLine(json: string): string {
   const parts = [oneLine(typeof msg === 'string' ? msg : '')];
   for (const [key, value] of Object.entries(fields)) parts.push(`${key}=${fieldValue(value)}`);
   return `<${priority}>${parts.filter(Boolean).join(' ')}\n`;
+}
+
+/**
+ * One pino JSON line as a native journal entry: PRIORITY, SYSLOG_IDENTIFIER, MESSAGE, and each field
+ * under its journal name (journalFieldName); a value holding a newline in the protocol's binary form.
+ */
+export function journalEntry(json: string): Buffer {
+  const { level, msg, ...fields } = JSON.parse(json) as Record<string, unknown>;
+  const parts: Buffer[] = [
+    field('PRIORITY', String(SYSLOG_PRIORITY[level as number] ?? 6)),
+    field('SYSLOG_IDENTIFIER', 'gpu-hookd'),
+    field('MESSAGE', typeof msg === 'string' ? msg : ''),
+  ];
+  for (const [key, value] of Object.entries(fields)) {
+    const name = journalFieldName(key);
+    if (name && name !== 'PRIORITY' && name !== 'MESSAGE' && name !== 'SYSLOG_IDENTIFIER') parts.push(field(name, journalValue(value)));
+  }
+  return Buffer.concat(parts);
+}
+
+/** A pino key as a journal field name: upper case, words split at capitals ("durationMs" ->
+ *  "DURATION_MS"), nothing but A-Z, 0-9 and "_", never leading "_" or a digit (those are journald's
+ *  own); undefined when nothing is left. */
+export function journalFieldName(key: string): string | undefined {
+  const name = key
+    .replace(/([a-z0-9])([A-Z])/g, '$1_$2')
+    .toUpperCase()
+    .replace(/[^A-Z0-9_]/g, '_')
+    .replace(/^[^A-Z]+/, '')
+    .slice(0, 64);
+  return name === '' ? undefined : name;
+}
+
+function journalValue(value: unknown): string {
+  if (typeof value === 'string') return value;
+  if (typeof value === 'object' && value !== null && typeof (value as { message?: unknown }).message === 'string') return (value as { message: string }).message;
+  return JSON.stringify(value) ?? String(value);
+}
+
+// "NAME=value\n", or for a value with a newline "NAME\n" + its length (64-bit little endian) + value + "\n".
+function field(name: string, value: string): Buffer {
+  if (!value.includes('\n')) return Buffer.from(`${name}=${value}\n`);
+  const data = Buffer.from(value);
+  const length = Buffer.alloc(8);
+  length.writeBigUInt64LE(BigInt(data.length));
+  return Buffer.concat([Buffer.from(`${name}\n`), length, data, Buffer.from('\n')]);
 }
 
 function fieldValue(value: unknown): string {

@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { ConfigError, DAEMON_USAGE, loadConfig, parseDaemonArgs, type DaemonArgs, vmSettings, type ResolvedConfig } from './config';
 import { watchConfig } from './config-watcher';
-import { createLogger, setLogLevel } from './logger';
+import { createLogger, JOURNAL_SOCKET, setLogLevel } from './logger';
 import { createNotifier } from './sd-notify';
 import { startDaemon, type DaemonHost, type RunningDaemon } from './daemon';
 import { SysfsHostIO } from '../host/host-io';
@@ -50,7 +50,8 @@ export async function runDaemon(argv: string[], openHost: (root: string) => Daem
     return e instanceof ConfigError ? 78 /* EX_CONFIG: systemd shows it as a config error */ : 2;
   }
 
-  const log = createLogger({ level: config.log.level });
+  // Under systemd each event goes to journald's native socket, its fields as journal fields.
+  const log = createLogger({ level: config.log.level, journalSocket: JOURNAL_SOCKET });
   const notifier = createNotifier(process.env, { onError: (e) => log.warn({ event: 'sd-notify', err: e.message }, 'could not notify systemd') });
   if (!config.file.found) log.info({ event: 'config', path: config.file.path }, `no config file at ${config.file.path}: using defaults`);
 

@@ -35,12 +35,14 @@ export interface NotifierOptions {
   pid?: number;
 }
 
-type SendDatagram = (address: string, datagram: Buffer) => number;
+/** Sends one datagram to a unix socket (a path or "@abstract"); 0 when sent, else the errno. */
+export type SendDatagram = (address: string, datagram: Buffer) => number;
 
 const ADDON = path.resolve(__dirname, '../../../build/Release/sd_notify_send.node');
 let sendDatagram: SendDatagram | undefined;
 
-function loadSender(): SendDatagram {
+/** The addon's sender, loaded once; also journald's native protocol goes through it (logger.ts). */
+export function loadSender(): SendDatagram {
   if (!sendDatagram) {
     const addon = { exports: {} as { send?: SendDatagram } };
     try {

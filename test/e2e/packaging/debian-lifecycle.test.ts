@@ -83,6 +83,9 @@ describe('the Debian package, installed on this machine', function () {
         '/usr/share/man/man8/gpu-hookd.8.gz',
         '/usr/share/man/man1/gpu-hookctl.1.gz',
         '/usr/share/bash-completion/completions/gpu-hookctl',
+        '/usr/lib/systemd/catalog/gpu-hookd.catalog',
+        '/usr/share/doc/gpu-hookd/examples/gpu-hookd.rules.yml',
+        '/usr/share/doc/gpu-hookd/metrics.md',
         '/usr/lib/gpu-hookd/build/Release/sd_notify_send.node',
       ]) {
         assert.ok(fs.existsSync(file), `${file} is missing`);

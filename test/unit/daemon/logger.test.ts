@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import {
   LogLevelError,
   createLogger,
+  journalFieldName,
   journalLine,
   logStep,
   setLogLevel,
@@ -50,6 +51,13 @@ describe('daemon log', () => {
       const { logger, lines } = capture(true);
       logger.warn(new Error('unbinding 0000:01:00.0 failed: EBUSY'), 'step failed');
       assert.deepEqual(lines, ['<4>step failed err="unbinding 0000:01:00.0 failed: EBUSY"\n']);
+    });
+
+    it('names native journal fields as journald allows: upper case, words split, never a leading "_" or digit', () => {
+      assert.deepEqual(
+        ['gpu', 'durationMs', 'MESSAGE_ID', 'weird-key.x', '_SYSTEMD_UNIT', '9lives', 'x'.repeat(70), '__'].map(journalFieldName),
+        ['GPU', 'DURATION_MS', 'MESSAGE_ID', 'WEIRD_KEY_X', 'SYSTEMD_UNIT', 'LIVES', 'X'.repeat(64), undefined],
+      );
     });
 
     it('turns any pino JSON line into the same format', () => {
