@@ -21,7 +21,7 @@ _gpu_hookctl() {
   done
 
   if [[ -z $verb ]]; then
-    mapfile -t COMPREPLY < <(compgen -W 'list status detach attach doctor cpu-plan --help' -- "$cur")
+    mapfile -t COMPREPLY < <(compgen -W 'list status monitor detach attach doctor cpu-plan --help' -- "$cur")
     return
   fi
 
@@ -39,7 +39,7 @@ _gpu_hookctl() {
   local options
   case $verb in
     list) options='--root --json --help' ;;
-    status) options='--bus --json --help' ;;
+    status | monitor) options='--bus --json --help' ;;
     detach | attach) options='--bus --help' ;;
     doctor) options='--root --xml --config --bus --json --help' ;;
     cpu-plan) options='--vcpus --housekeeping --root --config --help' ;;

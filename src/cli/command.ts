@@ -17,6 +17,9 @@ export interface CliContext {
   env: NodeJS.ProcessEnv;
   /** The host below a root, for the verbs that read it (list, cpu-plan, doctor); they only read. */
   openHost(root: string): HostIO;
+  /** Resolves with the signal's name at the first SIGINT or SIGTERM, for verbs that run until then
+   *  (monitor); only they take the signals over. Absent: never. */
+  untilInterrupted?(): Promise<string>;
 }
 
 export interface Command {

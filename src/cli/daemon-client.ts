@@ -6,6 +6,7 @@ import * as dbus from 'dbus-next';
 import type { GpuMode, GpuView } from '../daemon/gpu-service';
 import { BUS_NAME, GPU_IFACE, MANAGER_IFACE, MANAGER_PATH } from '../dbus/contract';
 import { withTimeout } from '../host/host-io';
+import type { BusSignal } from './monitor-events';
 
 export class DaemonCallError extends Error {
   constructor(
@@ -95,7 +96,7 @@ export class DaemonClient {
     const msg = new dbus.Message({ destination: BUS_NAME, path, interface: 'org.freedesktop.DBus.Properties', member: 'GetAll', signature: 's', body: [iface] });
     const reply = await this.request(msg, 10_000, 'gpu-hookd did not answer a property read within 10 s');
     const props = (reply?.body[0] ?? {}) as Record<string, dbus.Variant>;
-    return Object.fromEntries(Object.entries(props).map(([k, v]) => [k, v.value]));
+    return unwrapVariants(props);
   }
 
   async status(): Promise<{ version: string; status: string; gpus: GpuStatus[] }> {
@@ -122,6 +123,40 @@ export class DaemonClient {
     return { version: manager.Version as string, status: manager.Status as string, gpus };
   }
 
+  /**
+   * Calls onSignal for every signal of gpu-hookd's objects (its transition signals, PropertiesChanged)
+   * and for it joining or leaving the bus, across restarts, until the returned function is called
+   * (it also drops the match rules). Property values arrive unwrapped.
+   */
+  async followDaemon(onSignal: (s: BusSignal) => void): Promise<() => Promise<void>> {
+    const rules = [
+      `type='signal',sender='${BUS_NAME}',path_namespace='${MANAGER_PATH}'`,
+      `type='signal',sender='org.freedesktop.DBus',interface='org.freedesktop.DBus',member='NameOwnerChanged',arg0='${BUS_NAME}'`,
+    ];
+    const match = (member: 'AddMatch' | 'RemoveMatch', rule: string): Promise<unknown> =>
+      this.request(
+        new dbus.Message({ destination: 'org.freedesktop.DBus', path: '/org/freedesktop/DBus', interface: 'org.freedesktop.DBus', member, signature: 's', body: [rule] }),
+        10_000,
+        `the D-Bus bus did not answer ${member} within 10 s`,
+      );
+    const listener = (msg: dbus.Message): void => {
+      if (msg.type !== dbus.MessageType.SIGNAL || !msg.path || !msg.interface || !msg.member) return;
+      const body = msg.member === 'PropertiesChanged' ? [msg.body[0], unwrapVariants(msg.body[1] as Record<string, dbus.Variant>), msg.body[2]] : msg.body;
+      onSignal({ path: msg.path, interface: msg.interface, member: msg.member, body });
+    };
+    this.bus.on('message', listener);
+    for (const rule of rules) await match('AddMatch', rule);
+    return async () => {
+      this.bus.off('message', listener);
+      for (const rule of rules) await match('RemoveMatch', rule);
+    };
+  }
+
+  /** Rejects when the connection to the bus breaks (a follower's end). */
+  connectionLost(): Promise<never> {
+    return this.broken;
+  }
+
   /** Calls onStep for every StepFinished signal until the returned function is called (it also drops the match rule). */
   async followSteps(onStep: (s: StepSignal) => void): Promise<() => Promise<void>> {
     const rule = `type='signal',sender='${BUS_NAME}',interface='${MANAGER_IFACE}',member='StepFinished'`;
@@ -143,6 +178,10 @@ export class DaemonClient {
       await match('RemoveMatch');
     };
   }
+}
+
+function unwrapVariants(props: Record<string, dbus.Variant>): Record<string, unknown> {
+  return Object.fromEntries(Object.entries(props).map(([k, v]) => [k, v.value]));
 }
 
 /** One line for a failed call: what happened and what to do. */

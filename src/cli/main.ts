@@ -57,6 +57,10 @@ if (require.main === module) {
     env: process.env,
     // Reads only: the kernel's files below the root serve a real host, a mounted image and a simulated tree alike.
     openHost: (root) => new SysfsHostIO(root),
+    untilInterrupted: () =>
+      new Promise((resolve) => {
+        for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => resolve(signal));
+      }),
   };
   void runCli(process.argv.slice(2), ctx).then((code) => {
     process.exitCode = code;

@@ -96,3 +96,9 @@ export function dbusNextMembers(spec: InterfaceSpec): {
     signals: Object.fromEntries(spec.signals.map((s) => [s.name, { signature: sig(s.args) }])),
   };
 }
+
+/** 0000:01:00.0 for /org/gpuhookd1/gpu/0000_01_00_0 (the inverse of gpuObjectPath); undefined for any other path. */
+export function gpuAddressOfPath(objectPath: string): string | undefined {
+  const m = /^\/org\/gpuhookd1\/gpu\/([0-9a-f]{4})_([0-9a-f]{2})_([0-9a-f]{2})_([0-7])$/.exec(objectPath);
+  return m ? `${m[1]}:${m[2]}:${m[3]}.${m[4]}` : undefined;
+}

@@ -7,6 +7,7 @@ import { cpuPlanCommand } from './cpu-plan';
 import { detachCommand } from './detach';
 import { doctorCommand } from './doctor';
 import { listCommand } from './list';
+import { monitorCommand } from './monitor';
 import { statusCommand } from './status';
 
-export const COMMANDS: readonly Command[] = [listCommand, statusCommand, detachCommand, attachCommand, doctorCommand, cpuPlanCommand];
+export const COMMANDS: readonly Command[] = [listCommand, statusCommand, monitorCommand, detachCommand, attachCommand, doctorCommand, cpuPlanCommand];
