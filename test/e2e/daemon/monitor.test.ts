@@ -105,7 +105,8 @@ describe('gpu-hookctl monitor against the running daemon', function () {
     assert.ok(text.includes(`${RTX}  detach by hand started`), text.join('\n'));
     assert.ok(text.includes(`${RTX}  Mode=detaching`), text.join('\n'));
     assert.ok(text.some((t) => /^0000:01:00\.0 {2}unbind 0000:01:00\.1 from snd_hda_intel \(\d+(\.\d)? ms\)$/.test(t)), text.join('\n'));
-    assert.ok(text.some((t) => t.startsWith(`${RTX}  Mode=vfio `) && t.includes('Drivers={"0000:01:00.0":"vfio-pci"')), text.join('\n'));
+    // The properties of one PropertiesChanged on one line, in the order the daemon sent them.
+    assert.ok(text.some((t) => t.startsWith(`${RTX}  `) && / Mode=vfio( |$)/.test(t) && t.includes('Drivers={"0000:01:00.0":"vfio-pci"')), text.join('\n'));
     assert.ok(text.includes('gpu-hookd  Status="idle: 1 GPU on host drivers"'), text.join('\n'));
     assert.equal(m.stderr(), '');
   });
