@@ -18,7 +18,7 @@ export function renderStatusTable(s: DaemonStatus): string {
     ...s.gpus.map((g) => [g.address, g.name, g.mode, g.owner || '-', driversText(g), g.lastError || '-']),
   ];
   const left = s.gpus.flatMap((g) => Object.entries(g.leftovers ?? {}).map(([f, how]) => `${f} (of ${g.address}): ${how}`));
-  const notes = left.length > 0 ? ['', 'Found off their host drivers by gpu-hookd (given back, each goes to the driver the kernel chooses):', ...left.map((l) => `  ${l}`)] : [];
+  const notes = left.length > 0 ? ['', 'Not on a host driver of their own (given back, each goes to the driver the kernel chooses):', ...left.map((l) => `  ${l}`)] : [];
   return [...lines, '', ...columns(rows), ...notes].join('\n') + '\n';
 }
 

@@ -58,7 +58,8 @@ export function checkVmGpus(vm: VmFacts, host: VmHostFacts): Check[] {
     );
     return checks;
   }
-  const given = new Set(vm.request.hostdevs.map((h) => h.address));
+  // What the domain names as its own, as the daemon reads it: its hostdevs and the GPUs of its metadata.
+  const given = new Set([...vm.request.hostdevs.map((h) => h.address), ...vm.request.metadataGpus]);
   for (const gpu of mine) checks.push(checkVmGroup(vm.name, gpu, given));
   return checks;
 }

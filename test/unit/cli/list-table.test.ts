@@ -75,6 +75,19 @@ describe('gpu-hookctl list table', () => {
     assert.match(text, /IOMMU group 1: NOT viable: 0000:02:00\.0 \(I211 on igb\) shares IOMMU group 1 .*; give the VM that device too/);
   });
 
+  it('never says "on host drivers" while a function of the card is on vfio-pci, and names what another tool left', () => {
+    const left = { ...member('0000:01:00.1', 'function', 'vfio-pci', 'UCSI', 'vfio_pci'), driverOverride: 'vfio-pci', leftover: 'on vfio-pci by driver_override' };
+    const text = renderListTable(report([listing({ members: [listing().members[0], left] })]));
+    assert.doesNotMatch(text, /now: on host drivers/);
+    assert.match(text, /^ {2}now: partly on vfio-pci \(0000:01:00\.1\), partly on host drivers$/m);
+    assert.match(text, /^ {2}not on a host driver of its own: 0000:01:00\.1 on vfio-pci by driver_override; given back, each goes to the driver the kernel chooses$/m);
+  });
+
+  it('names the interface or disk of a member the host uses', () => {
+    const nic = { ...member('0000:02:00.0', 'shared', 'igb', 'I211'), uses: 'interface enp2s0' };
+    assert.match(renderListTable(report([listing({ members: [listing().members[0], nic] })])), /^ {2}0000:02:00\.0 .* {2}igb .* {2}not the card {2}I211 \(interface enp2s0\)$/m);
+  });
+
   it('says when the kernel finds the group held open by a running VM', () => {
     const text = renderListTable(report([listing({ readyNow: { viable: true }, readyNowFrom: 'kernel', inUse: true })]));
     assert.match(text, /^ {2}now: in use, a process \(a running VM\) holds the group open$/m);

@@ -38,6 +38,16 @@ describe('gpu-hookctl status table', () => {
     );
   });
 
+  it('a card partly on vfio-pci: mode mixed, and under the table each function another tool left and how it stands', () => {
+    const text = renderStatusTable({
+      version: '0.1.0',
+      status: '0000:01:00.0 not all on host drivers: 0000:01:00.1 on vfio-pci by driver_override, not moved by gpu-hookd',
+      gpus: [gpu({ mode: 'mixed', drivers: { '0000:01:00.0': 'nouveau', '0000:01:00.1': 'vfio-pci' }, leftovers: { '0000:01:00.1': 'on vfio-pci by driver_override, not moved by gpu-hookd' } })],
+    });
+    assert.match(text, /^0000:01:00\.0 {2}NVIDIA .* {2}mixed {2}- {6}nouveau, vfio-pci {2}-$/m);
+    assert.match(text, /\n\nNot on a host driver of their own \(given back, each goes to the driver the kernel chooses\):\n {2}0000:01:00\.1 \(of 0000:01:00\.0\): on vfio-pci by driver_override, not moved by gpu-hookd\n$/);
+  });
+
   it('says so when the daemon sees no GPU', () => {
     assert.match(renderStatusTable({ version: '0.1.0', status: 'idle: 0 GPUs on host drivers', gpus: [] }), /^No GPU with an IOMMU group on this host/m);
   });
