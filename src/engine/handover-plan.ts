@@ -3,7 +3,8 @@
 // back. Pure functions of facts read beforehand (handover-facts.ts), so the order is tested alone.
 //
 // Detach: stop the display manager (and nvidia's daemons) -> end graphical sessions (opt-in) ->
-// check that no process still holds the GPU -> unbind fbcon's vtconsole -> unbind the firmware
+// check that no process still holds the GPU (these four only when the desktop uses this GPU) ->
+// unbind fbcon's vtconsole (when it draws on this GPU) -> unbind the firmware
 // framebuffer -> unload the modules stacked on the GPU driver (opt-in) -> the group detach -> unload
 // the GPU driver's own module (opt-in). The driver's module goes last because only once the group
 // is on vfio-pci is "no other device uses it" a fact; the modules stacked on it (nvidia_drm,
