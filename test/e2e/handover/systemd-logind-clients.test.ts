@@ -5,10 +5,11 @@
 import assert from 'node:assert/strict';
 import type * as dbus from 'dbus-next';
 import { BusCallError } from '../../../src/host/dbus-client';
-import { LogindSessions, SessionTimeoutError } from '../../../src/host/logind-sessions';
+import { describeSessions, LogindSessions, SessionTimeoutError } from '../../../src/host/logind-sessions';
 import { SystemdManager, UnitJobError, UnitJobTimeoutError } from '../../../src/host/systemd-manager';
 import { startLogindStandin, type LogindStandin } from '../../../src/sim/desktop/logind-standin';
 import { startPrivateSystemBus, type PrivateBus } from '../../support/private-bus';
+import { waitFor } from '../../support/processes';
 import { startSystemdStandin, type SystemdStandin } from '../../../src/sim/desktop/systemd-standin';
 
 describe('systemd manager client', function () {
@@ -167,5 +168,21 @@ describe('logind sessions client', function () {
       assert.equal(e.message, 'session 5 of bob (x11) did not end within 200 ms of TerminateSession');
       return true;
     });
+  });
+
+  it('waits while the sessions of a seat end by themselves: what is left at the bound, closing ones marked', async () => {
+    const left = await logind.waitWhileEnding('seat1', 200, () => false);
+    assert.deepEqual(left.map((s) => [s.id, s.state]), [['5', 'closing']]);
+    assert.equal(describeSessions(left), '5 (bob, x11, closing)');
+    // Settled at once: nothing to wait for.
+    assert.deepEqual((await logind.waitWhileEnding('seat0', 60_000, () => true)).map((s) => s.id), ['c1']);
+  });
+
+  it('wakes on SessionRemoved: a bound longer than the test\'s own timeout is never reached', async () => {
+    const listed = (await standin.calls('ListSessions')).length;
+    const waiting = logind.waitWhileEnding('seat1', 60_000, () => false);
+    await waitFor('the first listing of the wait', async () => (await standin.calls('ListSessions')).length > listed);
+    await standin.removeSession('5');
+    assert.deepEqual(await waiting, []);
   });
 });
