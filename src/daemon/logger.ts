@@ -3,9 +3,9 @@
 // syslog priority journald files it under (sd-daemon(3)), so `journalctl -p warning` filters by
 // level and the fields stay readable without a JSON viewer. The journal stamps time, PID and host.
 // A stream line reaches the journal as MESSAGE only; given journald's native socket, each event is
-// sent there instead as one entry whose fields are journal fields (gpu -> GPU, durationMs ->
-// DURATION_MS, MESSAGE_ID as it is), so `journalctl MESSAGE_ID=... GPU=...` selects it. An entry
-// the socket refuses goes to the stream as a line.
+// sent there instead as one entry: MESSAGE is the same line, and its fields are journal fields too
+// (gpu -> GPU, durationMs -> DURATION_MS, MESSAGE_ID as it is), so `journalctl MESSAGE_ID=... GPU=...`
+// selects it. An entry the socket refuses goes to the stream as a line.
 
 import * as fs from 'node:fs';
 import { performance } from 'node:perf_hooks';
@@ -117,27 +117,31 @@ export function isJournalStream(env: NodeJS.ProcessEnv, fd = 1): boolean {
 
 /** One pino JSON line as "<N>message key=value ...\n". */
 export function journalLine(json: string): string {
+  const { priority, text } = readableEvent(json);
+  return `<${priority}>${text}\n`;
+}
+
+/** An event's syslog priority and its one readable line, "message key=value ...". */
+function readableEvent(json: string): { priority: number; text: string } {
   const { level, msg, ...fields } = JSON.parse(json) as Record<string, unknown>;
-  const priority = SYSLOG_PRIORITY[level as number] ?? 6;
   const parts = [oneLine(typeof msg === 'string' ? msg : '')];
   for (const [key, value] of Object.entries(fields)) parts.push(`${key}=${fieldValue(value)}`);
-  return `<${priority}>${parts.filter(Boolean).join(' ')}\n`;
+  return { priority: SYSLOG_PRIORITY[level as number] ?? 6, text: parts.filter(Boolean).join(' ') };
 }
 
 /**
- * One pino JSON line as a native journal entry: PRIORITY, SYSLOG_IDENTIFIER, MESSAGE, and each field
- * under its journal name (journalFieldName); a value holding a newline in the protocol's binary form.
+ * One pino JSON line as a native journal entry: PRIORITY, SYSLOG_IDENTIFIER, MESSAGE (the same
+ * readable line as on the stream, so `journalctl` shows what it showed), and each field under its
+ * journal name (journalFieldName); a value holding a newline in the protocol's binary form.
  */
 export function journalEntry(json: string): Buffer {
-  const { level, msg, ...fields } = JSON.parse(json) as Record<string, unknown>;
-  const parts: Buffer[] = [
-    field('PRIORITY', String(SYSLOG_PRIORITY[level as number] ?? 6)),
-    field('SYSLOG_IDENTIFIER', 'gpu-hookd'),
-    field('MESSAGE', typeof msg === 'string' ? msg : ''),
-  ];
+  const fields = JSON.parse(json) as Record<string, unknown>;
+  const { priority, text } = readableEvent(json);
+  const parts: Buffer[] = [field('PRIORITY', String(priority)), field('SYSLOG_IDENTIFIER', 'gpu-hookd'), field('MESSAGE', text)];
   for (const [key, value] of Object.entries(fields)) {
     const name = journalFieldName(key);
-    if (name && name !== 'PRIORITY' && name !== 'MESSAGE' && name !== 'SYSLOG_IDENTIFIER') parts.push(field(name, journalValue(value)));
+    // level and msg are PRIORITY and MESSAGE already.
+    if (name && !['LEVEL', 'MSG', 'PRIORITY', 'MESSAGE', 'SYSLOG_IDENTIFIER'].includes(name)) parts.push(field(name, journalValue(value)));
   }
   return Buffer.concat(parts);
 }

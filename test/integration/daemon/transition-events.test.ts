@@ -92,8 +92,9 @@ describe('transition events in the log', () => {
     }
     const failed = events[5];
     assert.match(failed.ERROR, /EIO/);
-    assert.equal(failed.MESSAGE, `detach of ${GPU} by hand failed: ${failed.ERROR}`);
-    assert.match(events[1].MESSAGE, new RegExp(`^detach of ${GPU.replace(/\./g, '\\.')} by hand done in \\d+(\\.\\d)? ms$`));
+    // MESSAGE is the line journalctl showed before the fields were journal fields: sentence, then key=value.
+    assert.ok(failed.MESSAGE.startsWith(`detach of ${GPU} by hand failed: ${failed.ERROR} MESSAGE_ID=${TRANSITION_MESSAGE_IDS.failed} gpu=${GPU} vm="" operation=detach durationMs=`), failed.MESSAGE);
+    assert.match(events[1].MESSAGE, new RegExp(`^detach of ${GPU.replace(/\./g, '\\.')} by hand done in \\d+(\\.\\d)? ms MESSAGE_ID=`));
   });
 
   it('writes the same fields in the JSON log, and falls back to journal lines when the socket refuses', async () => {
@@ -135,7 +136,7 @@ describe('transition events in the log', () => {
       assert.deepEqual(decodeEntry(output.subarray(6)), {
         PRIORITY: '3',
         SYSLOG_IDENTIFIER: 'gpu-hookd',
-        MESSAGE: 'attach failed',
+        MESSAGE: `attach failed MESSAGE_ID=${TRANSITION_MESSAGE_IDS.failed} gpu=${GPU} vm="win 10" operation=attach durationMs=12.5 error="first\\nsecond"`,
         MESSAGE_ID: TRANSITION_MESSAGE_IDS.failed,
         GPU,
         VM: 'win 10',
