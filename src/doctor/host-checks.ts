@@ -115,7 +115,7 @@ export function checkGpuResets(facts: HostFacts): Check[] {
     const risk = resetRisk(gpu.address, resets);
     if (risk) return warn(id, `${risk.problem} (reset methods: ${describeResets(resets.functions[0])})`, risk.fix);
     const display = resets.functions[0];
-    const how = display.methods.length > 0 ? describeResets(display) : display.source === 'unknown' && display.resettable ? 'a method only root can see' : '';
+    const how = resets.displayWorking.length > 0 ? resets.displayWorking.join(', ') : display.source === 'unknown' && display.resettable ? 'a method only root can see' : '';
     const parts = [how ? `the kernel resets ${gpu.address} with ${how}` : '', resets.slotResetBridge ? `its bus through ${resets.slotResetBridge}` : ''];
     const vendor = resets.vendorResetActive && resets.vendorResetFamily ? ` (vendor-reset in place for the AMD ${resets.vendorResetFamily})` : '';
     return ok(id, `${parts.filter((p) => p !== '').join(', and ')}${vendor}`);

@@ -20,7 +20,7 @@ import { readHandoverFacts } from './handover-facts';
 import { planHandover, planHandoverRelease, type HandoverSettings } from './handover-plan';
 import { currentBootId, devicePath, driverRegistered, functionsNow, type FunctionNow } from './device-state';
 import { functionToReset, giveBackFailure, resetCandidates, resetForAttempt } from './give-back-reset';
-import { functionsOnBus, readFunctionResets, slotResetBridge } from '../host/pci-reset';
+import { functionsOnBus, readFunctionResets, slotResetBridge, workingMethods } from '../host/pci-reset';
 import { vendorResetCard } from '../host/vendor-reset-cards';
 import { inBootOrder, numberingMoved } from './display-numbering';
 import { EngineError, messageOf, StepError, type EngineErrorCode } from './engine-error';
@@ -253,8 +253,9 @@ export class TransitionEngine extends EventEmitter<EngineEvents> {
         if (!(e instanceof EngineError)) throw e;
         const victim = functionToReset(e.cause, e.details.restored === true);
         if (!victim) throw e;
+        const listed = readFunctionResets(this.io, victim.device);
         const candidates = resetCandidates(victim.device, {
-          resets: readFunctionResets(this.io, victim.device),
+          resets: { ...listed, methods: workingMethods(this.io, listed) },
           bridge: slotResetBridge(this.io, victim.device),
           busFunctions: functionsOnBus(this.io, victim.device),
           ours: addresses,

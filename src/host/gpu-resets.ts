@@ -4,7 +4,7 @@
 
 import type { HostIO } from './host-io';
 import type { Gpu } from './pci-device';
-import { functionsOnBus, hasUsableReset, readFunctionResets, slotResetBridge, type FunctionResets } from './pci-reset';
+import { functionsOnBus, hasUsableReset, readFunctionResets, slotResetBridge, workingMethods, type FunctionResets } from './pci-reset';
 import { VENDOR_RESET_FIX, vendorResetCard } from './vendor-reset-cards';
 
 export interface GpuResets {
@@ -13,7 +13,10 @@ export interface GpuResets {
   /** The bridge whose reset_subordinate resets the GPU's bus, when every function on that bus moves
    *  with the GPU (a bus reset then touches nothing else); null otherwise. */
   slotResetBridge: string | null;
-  /** The display function can be reset by itself, or through its bus. */
+  /** The display function's methods that can reset it now (a listed bus reset only while it is alone on its bus). */
+  displayWorking: string[];
+  /** The display function can be reset by itself (a listed bus reset counts only while it is alone on
+   *  its bus), or through its bridge. */
   usable: boolean;
   /** vendor-reset's name for the card's family when the kernel alone is known not to reset it. */
   vendorResetFamily: string | null;
@@ -29,10 +32,12 @@ export function readGpuResets(io: HostIO, gpu: Gpu): GpuResets {
   const wholeBusOurs = functionsOnBus(io, gpu.address).every((a) => ours.has(a));
   const slotResetBridgeOk = bridge !== null && wholeBusOurs ? bridge : null;
   const device = gpu.functions[0];
+  const working = display ? workingMethods(io, display) : [];
   return {
     functions,
     slotResetBridge: slotResetBridgeOk,
-    usable: (display !== undefined && hasUsableReset(display)) || slotResetBridgeOk !== null,
+    displayWorking: working,
+    usable: (display !== undefined && hasUsableReset({ ...display, methods: working })) || slotResetBridgeOk !== null,
     vendorResetFamily: device ? (vendorResetCard(device.vendorId, device.deviceId)?.family ?? null) : null,
     vendorResetActive: display?.methods.includes('device_specific') ?? false,
   };

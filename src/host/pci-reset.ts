@@ -105,7 +105,14 @@ function noPmResetQuirk(config: Buffer): boolean {
   return config.readUInt16LE(0x00) === 0x1002 && config[0x0b] === 0x03 && config[0x0a] === 0x00;
 }
 
-/** pci_parent_bus_reset's rule: a function alone on a bus below a bridge. */
+/** pci_parent_bus_reset's rule when the kernel probed it, adding functions in address order: the
+ *  first function on a bus below a bridge (the others were not there yet). */
 function busResetPossible(io: HostIO, address: string): boolean {
-  return upstreamBridge(io, address) !== null && functionsOnBus(io, address).length === 1;
+  return upstreamBridge(io, address) !== null && functionsOnBus(io, address).every((a) => a >= address);
+}
+
+/** The methods that can reset the function now: a listed bus reset works only while the function is
+ *  alone on its bus (the kernel lists it for the first function of a multi-function card too). */
+export function workingMethods(io: HostIO, r: FunctionResets): string[] {
+  return r.methods.filter((m) => m !== 'bus' || functionsOnBus(io, r.address).length === 1);
 }

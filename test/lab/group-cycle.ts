@@ -4,6 +4,9 @@
 
 import assert from 'node:assert/strict';
 import { VFIO_DRIVER } from '../../src/host/pci-device';
+import { readFunctionResets, type FunctionResets } from '../../src/host/pci-reset';
+import { loadScenario } from '../../src/sim/scenarios';
+import { createSimHost } from '../../src/sim/sim-host';
 import { assertSimulatorAgrees, runOnSimulator } from './differential';
 import type { LabScenario } from './lab-scenarios';
 import { assertOk, baselineOf, driverOf, runNamed, SIM_REPLAY_TIMEOUT_MS } from './lab-tier';
@@ -15,6 +18,7 @@ interface ListedGpu {
   iommuGroup: string;
   functions: string[];
   viability: { viable: boolean };
+  resets: { functions: FunctionResets[] };
 }
 
 /** The GPU as `gpu-hookctl list --json` printed it in the guest. */
@@ -37,6 +41,17 @@ export function groupCycleTests(scenario: LabScenario, boot: () => LabBoot, host
     assert.deepEqual(gpu.functions, functions);
     assert.equal(gpu.viability.viable, true);
     for (const f of functions) assert.deepEqual(driverOf(baselineOf(boot().result), f), { driver: hostDrivers[f], override: null });
+  });
+
+  it('the kernel\'s reset methods of each function (reset_method, reset) are the simulator\'s', async () => {
+    const fromKernel = listedGpu(boot()).resets.functions;
+    assert.deepEqual(fromKernel.map((r) => r.address), functions);
+    const sim = await createSimHost(loadScenario(scenario.simScenario), { zeroDelays: true });
+    try {
+      assert.deepEqual(fromKernel.map((r) => readFunctionResets(sim.io, r.address)), fromKernel);
+    } finally {
+      await sim.dispose();
+    }
   });
 
   it('detach puts every function on vfio-pci with driver_override set, and /dev/vfio/<group> appears', () => {

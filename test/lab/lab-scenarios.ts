@@ -32,7 +32,8 @@ const NON_VIABLE_CARD = [
   'hda-output,bus=neighbour.0,audiodev=noaudio',
 ];
 
-function cycle(settle: Record<string, string | null>): TransitionJob {
+/** `between`: runs after the detach, before the attach. */
+function cycle(settle: Record<string, string | null>, between: TransitionJob['runs'] = []): TransitionJob {
   return {
     kind: 'transitions',
     settle,
@@ -40,6 +41,7 @@ function cycle(settle: Record<string, string | null>): TransitionJob {
     runs: [
       { label: 'detach', action: 'detach', gpu: GUEST_GPU },
       { label: 'detach again', action: 'detach', gpu: GUEST_GPU },
+      ...between,
       { label: 'attach', action: 'attach', gpu: GUEST_GPU },
       { label: 'attach again', action: 'attach', gpu: GUEST_GPU },
     ],
@@ -72,13 +74,17 @@ export const OVMF_EFIFB: LabScenario = {
 
 export const VIRTIO_VGA: LabScenario = {
   name: 'virtio-vga',
-  proves: 'virtio-vga, whose PCI driver is virtio-pci (virtio_gpu drives the inner virtio device)',
+  proves:
+    'virtio-vga, whose PCI driver is virtio-pci (virtio_gpu drives the inner virtio device); a function reset of the ' +
+    'GPU on vfio-pci between detach and attach (the give-back\'s reset step), the card working after it',
   machine: {
     firmware: 'seabios',
     devices: gpuWithAudio('virtio-vga'),
     modules: [...VFIO_MODULES, ...SHARE_MODULES, 'virtio_gpu', ...AUDIO_MODULES],
   },
-  job: cycle({ [GUEST_GPU]: 'virtio-pci', [GUEST_GPU_AUDIO]: 'snd_hda_intel' }),
+  job: cycle({ [GUEST_GPU]: 'virtio-pci', [GUEST_GPU_AUDIO]: 'snd_hda_intel' }, [
+    { label: 'reset', action: 'steps', gpu: GUEST_GPU, steps: [{ kind: 'reset-function', device: GUEST_GPU, bridge: null, devices: [GUEST_GPU], methods: [] }] },
+  ]),
   simScenario: 'lab-virtio-vga',
 };
 

@@ -89,10 +89,13 @@ export function labChipset(extraRootPorts: DeviceEntry[] = []): DeviceEntry[] {
 }
 
 /** The GPU-like card: display at 01:00.0, HDA at 01:00.1, one IOMMU group. */
-export function labGpuCard(display: { vendor: string; device: string; driver: string | null }, group: number): DeviceEntry[] {
+/** `display.reset`: the display's reset capabilities, as the guest's reset_method shows them (default:
+ *  QEMU's VGA, whose only method is the bus reset the kernel lists for the first function on the
+ *  bus); QEMU's ich9-intel-hda has neither FLR nor a PM capability (its reset_method is absent). */
+export function labGpuCard(display: { vendor: string; device: string; driver: string | null; reset?: DeviceEntry['reset'] }, group: number): DeviceEntry[] {
   return [
-    { address: '0000:01:00.0', vendor: display.vendor, device: display.device, class: '030000', parent: '0000:00:01.0', iommuGroup: group, driver: display.driver, bootVga: true, label: 'GPU-like display function' },
-    { address: '0000:01:00.1', vendor: '8086', device: '293e', class: '040300', parent: '0000:00:01.0', iommuGroup: group, driver: 'snd_hda_intel', label: 'its HDA audio function' },
+    { address: '0000:01:00.0', vendor: display.vendor, device: display.device, class: '030000', parent: '0000:00:01.0', iommuGroup: group, driver: display.driver, bootVga: true, label: 'GPU-like display function', reset: display.reset ?? { pm: false } },
+    { address: '0000:01:00.1', vendor: '8086', device: '293e', class: '040300', parent: '0000:00:01.0', iommuGroup: group, driver: 'snd_hda_intel', label: 'its HDA audio function', reset: { pm: false } },
   ];
 }
 

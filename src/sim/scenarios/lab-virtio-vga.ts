@@ -28,7 +28,7 @@ export default {
   description: 'The lab guest: SeaBIOS, virtio-vga on virtio-pci (virtio_gpu, fbcon) + HDA at 01:00.1 (Debian 6.1 under QEMU)',
   ...labGuest,
   modules: [...baseWithDrm, ...virtioGpuModules, ...labAudioModules],
-  devices: [...labChipset(), ...labGpuCard({ vendor: '1af4', device: '1050', driver: 'virtio-pci' }, 6)],
+  devices: [...labChipset(), ...labGpuCard({ vendor: '1af4', device: '1050', driver: 'virtio-pci', reset: { flr: true, pm: true } }, 6)],
   firmwareFramebuffer: { kind: 'none' },
   consoles: { fbcon: true, vtconsoles: ['(M) frame buffer device', '(M) dummy device'] },
 } satisfies ScenarioFile;

@@ -12,7 +12,7 @@ const RTX = '0000:01:00.0';
 describe('gpu-hookctl and a GPU that does not come back', function () {
   this.timeout(60_000);
   let dut: DaemonUnderTest;
-  useDaemonUnderTest((started) => (dut = started), { config: { timeouts: { probeMs: 200 }, giveBack: { resets: 1 } } });
+  useDaemonUnderTest((started) => (dut = started), { config: { timeouts: { probeMs: 2000 }, giveBack: { resets: 1 } } });
 
   function hookctl(...args: string[]): Promise<CommandResult> {
     return runCommand(process.execPath, [HOOKCTL_ENTRY, ...args], { env: { PATH: process.env.PATH, GPU_HOOKD_BUS: dut.bus.address } });

@@ -56,7 +56,7 @@ describe('gpu-hookctl doctor on simulated hosts', function () {
       const run = doctor(host);
       const c = check(run, 'reset.0000:01:00.0');
       assert.equal(c.status, 'warn');
-      assert.match(c.detail, /^0000:01:00\.0 is an AMD Polaris 10 card, which the kernel cannot reset by itself after a VM used it .*\(reset methods: none\)$/);
+      assert.match(c.detail, /^0000:01:00\.0 is an AMD Polaris 10 card, which the kernel cannot reset by itself after a VM used it .*\(reset methods: bus\)$/);
       assert.match(c.fix ?? '', /^install vendor-reset/);
       assert.match(run.stdout, /! 0000:01:00\.0 is an AMD Polaris 10 card/);
       const list = JSON.parse(hookctl('list', '--json', '--root', host.root).stdout) as { gpus: { resetRisk: string | null; resets: { vendorResetFamily: string } }[] };

@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { HostIO, HostWriteError } from '../../../src/host/host-io';
 import { listPciAddresses } from '../../../src/host/pci-discovery';
-import { hasUsableReset, readFunctionResets, slotResetBridge } from '../../../src/host/pci-reset';
+import { hasUsableReset, readFunctionResets, slotResetBridge, workingMethods } from '../../../src/host/pci-reset';
 import { wedgeFunction } from '../../../src/sim/faults';
 import type { Scenario } from '../../../src/sim/scenario';
 import { builtinScenarioNames, loadScenario } from '../../../src/sim/scenarios';
@@ -46,17 +46,24 @@ describe('simulated resets', function () {
     for (const h of hosts.splice(0)) await h.dispose();
   });
 
-  it('lists the methods in the kernel\'s order: flr, pm, and bus only for a function alone on a bus below a bridge', async () => {
+  it('lists the methods in the kernel\'s order: flr, pm, and bus for the first function on a bus below a bridge (as the lab\'s kernel lists it)', async () => {
     const io = await host(seedWith('6.1.0-sim', { flr: true }));
-    assert.equal(io.readText(dev(GPU, 'reset_method')), 'flr pm');
+    assert.equal(io.readText(dev(GPU, 'reset_method')), 'flr pm bus', 'function 0 was alone on bus 01 when the kernel added it');
     assert.equal(io.readText(dev(AUDIO, 'reset_method')), 'flr pm');
     assert.equal(io.readText(dev(NVME, 'reset_method')), 'pm bus', 'the NVMe drive is alone on bus 02');
     assert.equal(io.readText(dev('0000:00:1f.3', 'reset_method')), 'pm', 'on the root bus: no bus reset');
-    assert.deepEqual(readFunctionResets(io, GPU), { address: GPU, methods: ['flr', 'pm'], source: 'kernel', resettable: true });
+    assert.deepEqual(readFunctionResets(io, GPU), { address: GPU, methods: ['flr', 'pm', 'bus'], source: 'kernel', resettable: true });
+    assert.deepEqual(workingMethods(io, readFunctionResets(io, GPU)), ['flr', 'pm'], 'the bus is shared: a bus reset would fail');
+  });
+
+  it('a listed bus reset fails while the bus is shared: reset says ENOTTY when nothing else is enabled', async () => {
+    const io = await host(seedWith('6.1.0-sim', { pm: false }));
+    assert.equal(io.readText(dev(GPU, 'reset_method')), 'bus');
+    await expectErrno(io.write(dev(GPU, 'reset'), '1'), 'ENOTTY');
   });
 
   it('a function with no method has neither reset nor reset_method, and reads as not resettable', async () => {
-    const io = await host(seedWith('6.1.0-sim', { pm: false, flr: false }));
+    const io = await host(seedWith('6.1.0-sim', { pm: false, flr: false, busReset: false }));
     assert.equal(io.exists(dev(GPU, 'reset')), false);
     assert.equal(io.exists(dev(GPU, 'reset_method')), false);
     const r = readFunctionResets(io, GPU);
@@ -66,7 +73,7 @@ describe('simulated resets', function () {
 
   it('AMD VGA functions get no PM reset (the kernel\'s quirk), whatever their PM capability says', async () => {
     const io = await host(loadScenario('amd'));
-    assert.equal(io.exists(dev('0000:0c:00.0', 'reset_method')), false);
+    assert.equal(io.readText(dev('0000:0c:00.0', 'reset_method')), 'bus');
     assert.equal(io.readText(dev('0000:0c:00.1', 'reset_method')), 'pm');
   });
 
@@ -92,12 +99,12 @@ describe('simulated resets', function () {
     await expectErrno(io.write(dev(GPU, 'reset'), '2'), 'EINVAL');
     await io.write(dev(GPU, 'reset_method'), 'pm');
     assert.equal(io.readText(dev(GPU, 'reset_method')), 'pm');
-    await expectErrno(io.write(dev(GPU, 'reset_method'), 'bus'), 'EINVAL');
+    await expectErrno(io.write(dev(GPU, 'reset_method'), 'af_flr'), 'EINVAL');
     await io.write(dev(GPU, 'reset_method'), '');
     assert.equal(io.readText(dev(GPU, 'reset_method')), '');
     await expectErrno(io.write(dev(GPU, 'reset'), '1'), 'ENOTTY');
     await io.write(dev(GPU, 'reset_method'), 'default');
-    assert.equal(io.readText(dev(GPU, 'reset_method')), 'flr pm');
+    assert.equal(io.readText(dev(GPU, 'reset_method')), 'flr pm bus');
   });
 
   it('a wedged function refuses its host driver until a reset; "no-nodes" binds without DRM nodes; "forever" outlives resets', async () => {

@@ -32,6 +32,7 @@ function listing(overrides: Partial<GpuListing> = {}): GpuListing {
         { address: '0000:01:00.1', methods: [], source: 'kernel', resettable: false },
       ],
       slotResetBridge: null,
+      displayWorking: ['flr'],
       usable: true,
       vendorResetFamily: null,
       vendorResetActive: false,

@@ -45,6 +45,7 @@ describe('doctor: resets', () => {
   const resets = (display: Partial<FunctionResets>, more: Partial<GpuResets> = {}): GpuResets => ({
     functions: [{ address: '0000:01:00.0', methods: [], source: 'kernel', resettable: false, ...display }],
     slotResetBridge: null,
+    displayWorking: display.methods ?? [],
     usable: (display.methods ?? []).length > 0,
     vendorResetFamily: null,
     vendorResetActive: false,
