@@ -96,10 +96,13 @@ export function bindWritten(s: ConsoleState, index: number, value: string, frame
 }
 
 /**
- * What FBIOGET_CON2FBMAP answers: the framebuffer fbcon's consoles are mapped to. After fbcon's own
- * framebuffer went while others stayed, the kernel maps them to the first registered one.
+ * What FBIOGET_CON2FBMAP answers: the framebuffer fbcon's consoles are mapped to. Unbinding fbcon
+ * by hand releases its consoles (fbcon_release_all: no map, as the lab's kernel answered); after
+ * fbcon's own framebuffer went while others stayed, the kernel maps them to the first registered one.
  */
 export function consoleFramebuffers(s: ConsoleState, framebuffers: number[]): number[] {
-  if (framebuffers.length === 0 || !fbconOf(s)) return [];
-  return [s.fbconFramebuffer ?? Math.min(...framebuffers)];
+  const fbcon = fbconOf(s);
+  if (framebuffers.length === 0 || !fbcon) return [];
+  if (s.fbconFramebuffer === null) return [Math.min(...framebuffers)];
+  return fbcon.bound ? [s.fbconFramebuffer] : [];
 }

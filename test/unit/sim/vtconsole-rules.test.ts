@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { FBCON_NAME } from '../../../src/sim/scenario';
-import { bindWritten, ConsoleState, framebufferRegistered, framebuffersUnregistered } from '../../../src/sim/vtconsole-rules';
+import { bindWritten, ConsoleState, consoleFramebuffers, framebufferRegistered, framebuffersUnregistered } from '../../../src/sim/vtconsole-rules';
 
 const DUMMY = '(M) dummy device';
 
@@ -80,6 +80,18 @@ describe('vtconsole rules (fbcon as the 6.1 kernel runs it)', () => {
       const alone: ConsoleState = { vtconsoles: [{ index: 0, name: DUMMY, bound: true }], fbconFramebuffer: null };
       assert.deepEqual(bindWritten(alone, 0, '0', []), alone);
       assert.throws(() => bindWritten(alone, 3, '1', []), (e: Error & { code?: string }) => e.code === 'ENOENT');
+    });
+  });
+
+  describe('FBIOGET_CON2FBMAP', () => {
+    it('maps the consoles to fbcon\'s framebuffer, to none once fbcon is unbound by hand, and to the first one left after its own went', () => {
+      assert.deepEqual(consoleFramebuffers(fbconOnFb0(), [0, 1]), [0]);
+      const byHand = bindWritten(fbconOnFb0(), 0, '0\n', [0, 1]);
+      assert.deepEqual(consoleFramebuffers(byHand, [0, 1]), []);
+      assert.deepEqual(consoleFramebuffers(bindWritten(byHand, 0, '1\n', [0, 1]), [0, 1]), [0]);
+      assert.deepEqual(consoleFramebuffers(framebuffersUnregistered(fbconOnFb0(), [0], [1]), [1]), [1]);
+      assert.deepEqual(consoleFramebuffers(framebuffersUnregistered(byHand, [0], [1]), [1]), [1]);
+      assert.deepEqual(consoleFramebuffers(fbconOnFb0(), []), []);
     });
   });
 });
