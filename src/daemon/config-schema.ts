@@ -5,6 +5,8 @@
 import type { Schema } from 'convict';
 
 export const DEFAULT_CONFIG_PATH = '/etc/gpu-hookd/config.json';
+/** Debian's prometheus-node-exporter reads its textfile collector here. */
+export const DEFAULT_METRICS_DIR = '/var/lib/prometheus/node-exporter';
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
@@ -212,9 +214,10 @@ export const CONFIG_SCHEMA = {
       'must be an absolute path, or "" for no metrics',
       'The directory of node_exporter\'s textfile collector (its --collector.textfile.directory), where gpu-hookd ' +
         'keeps gpu-hookd.prom current: written at start and after every change, replaced whole, removed at a clean ' +
-        'stop (docs/metrics.md). The default is the Debian package\'s; a directory that does not exist is skipped with ' +
-        'one warning. Another directory also needs a ReadWritePaths= drop-in for the unit. "" writes no metrics.',
-      '/var/lib/prometheus/node-exporter',
+        'stop (docs/metrics.md). The default is the Debian package\'s; while it does not exist (node_exporter not ' +
+        'installed) gpu-hookd says so at info level, another directory that does not exist costs one warning. Another ' +
+        'directory also needs a ReadWritePaths= drop-in for the unit. "" writes no metrics.',
+      DEFAULT_METRICS_DIR,
     ),
   },
   access: {

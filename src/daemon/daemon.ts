@@ -16,6 +16,7 @@ import { systemdAllowedCpus } from '../cpu/systemd-allowed-cpus';
 import { NO_CPU_WORK, type CpuSettings } from '../cpu/vm-cpu-layout';
 import { VmCpuManager } from '../cpu/vm-cpu-manager';
 import { startMetricsPublisher } from '../metrics/metrics-publisher';
+import { DEFAULT_METRICS_DIR } from './config-schema';
 import { logTransitions } from './transition-events';
 
 export interface StatusNotifier {
@@ -112,7 +113,13 @@ export async function startDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
     },
   });
   // Once the name is ours: a second daemon that fails to own it must not write over the first's file.
-  const metrics = opts.metricsDir ? await startMetricsPublisher({ service, dir: opts.metricsDir, version: opts.version, log: opts.log }) : undefined;
+  const metrics = opts.metricsDir ? await startMetricsPublisher({
+        service,
+        dir: opts.metricsDir,
+        version: opts.version,
+        log: opts.log,
+        missingIsNormal: opts.metricsDir === DEFAULT_METRICS_DIR,
+      }) : undefined;
   opts.log.info({ event: 'ready', root: io.root, gpus: service.list().length }, `gpu-hookd ready: ${service.status()}`);
   opts.notifier?.ready();
   publishStatus();

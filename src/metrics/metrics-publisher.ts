@@ -1,7 +1,8 @@
 // Keeps node_exporter's textfile current: listens to the GpuService's events, tallies transitions
 // and rewrites the file after every change (changes of one tick make one write; writes run one
 // after another, so the file ends with the latest state). A directory that is missing or closed
-// to the daemon costs one warning, not the daemon: the next change tries again.
+// to the daemon costs one warning, not the daemon: the next change tries again. The default
+// directory missing only means node_exporter is not installed: that is said at info level.
 
 import * as path from 'node:path';
 import type { Logger } from 'pino';
@@ -17,6 +18,8 @@ export interface MetricsPublisherOptions {
   dir: string;
   version: string;
   log: Logger;
+  /** The directory is the default one: its absence is no fault of the host's. */
+  missingIsNormal?: boolean;
   /** Unix time in seconds; default the clock. */
   now?: () => number;
 }
@@ -44,7 +47,10 @@ export async function startMetricsPublisher(opts: MetricsPublisherOptions): Prom
       failing = '';
     } catch (e) {
       const reason = (e as NodeJS.ErrnoException).code ?? (e as Error).message;
-      if (reason !== failing) opts.log.warn({ event: 'metrics', file, err: (e as Error).message }, metricsProblem(opts.dir, e as NodeJS.ErrnoException));
+      if (reason !== failing) {
+        const level = reason === 'ENOENT' && opts.missingIsNormal ? 'info' : 'warn';
+        opts.log[level]({ event: 'metrics', file, err: (e as Error).message }, metricsProblem(opts.dir, e as NodeJS.ErrnoException));
+      }
       failing = reason;
     }
   };
