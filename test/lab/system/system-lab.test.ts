@@ -135,8 +135,10 @@ for (const release of SYSTEM_RELEASES) {
       assertDesktop('foreign');
     });
 
-    it('SIGKILL of gpu-hookd in the middle of a prepare: the start fails, systemd restarts it, recovery gives the desktop back, the next start works', () => {
+    it('SIGKILL of gpu-hookd in the middle of a prepare: the start fails, systemd restarts it, recovery gives the desktop back, the next start works', function () {
       const f = facts();
+      // The story runs this step only with SYSLAB_SIGKILL set (an open bug with fbcon, docs/lab.md).
+      if (f['kill.startRc'] === undefined) this.skip();
       assert.ok(f['kill.killedAtDriver'] !== undefined, 'the prepare was never caught between the display manager\'s stop and vfio-pci');
       assert.notEqual(f['kill.startRc'], '0', text('start-killed'));
       assert.deepEqual([f['kill.active'], f['kill.newPid']], ['active', 'yes'], `systemd did not restart gpu-hookd (NRestarts ${f['kill.restarts']})`);
@@ -182,7 +184,9 @@ for (const release of SYSTEM_RELEASES) {
       const lines = text('journal-warnings').split('\n').filter((l) => l && !l.startsWith('-- '));
       const counts = Object.fromEntries(Object.entries(EXPECTED_WARNINGS).map(([what, re]) => [what, lines.filter((l) => re.test(l)).length]));
       const other = lines.filter((l) => ![...Object.values(EXPECTED_WARNINGS), EDIT_IGNORED].some((re) => re.test(l)));
-      assert.deepEqual({ ...counts, other }, { ...Object.fromEntries(Object.keys(EXPECTED_WARNINGS).map((k) => [k, 1])), other: [] }, `the warnings:\n${lines.join('\n')}`);
+      const killRan = facts()['kill.startRc'] !== undefined;
+      const once = (k: string): number => (!killRan && KILL_WARNINGS.includes(k) ? 0 : 1);
+      assert.deepEqual({ ...counts, other }, { ...Object.fromEntries(Object.keys(EXPECTED_WARNINGS).map((k) => [k, once(k)])), other: [] }, `the warnings:\n${lines.join('\n')}`);
     });
   });
 }
@@ -201,6 +205,8 @@ const EXPECTED_WARNINGS: Record<string, RegExp> = {
   recovered: /^a transition interrupted by a crash was undone event=recovered /,
   reloadRefused: RELOAD_REFUSED,
 };
+/** The warnings only the SIGKILL step provokes. */
+const KILL_WARNINGS = ['killed', 'killedResult', 'recoveryUndid', 'recovered'];
 /** The config watcher seeing the broken file: once or more (it may see the file while it is written). */
 const EDIT_IGNORED = /^config edit ignored, keeping the last good config: \/etc\/gpu-hookd\/config\.json: not valid JSON/;
 

@@ -179,7 +179,9 @@ host_facts foreign
 systemctl stop syslab-card-holder
 
 # --- SIGKILL of gpu-hookd in the middle of a prepare: the start fails, systemd restarts the daemon, its
-# recovery gives the host back, and the next start works
+# recovery gives the host back, and the next start works. Off unless SYSLAB_SIGKILL is set: a kill that lands
+# during fbcon's unbind leaves a console the 6.1 kernel does not bind again (an open bug, docs/lab.md).
+if [ -n "${SYSLAB_SIGKILL:-}" ]; then
 pid_before=$(systemctl show -p MainPID --value gpu-hookd)
 timeout 300 virsh start $VM >"$OUT/start-killed.txt" 2>&1 &
 VIRSH=$!
@@ -205,6 +207,7 @@ timeout 300 virsh destroy $VM >>"$OUT/start-after-kill.txt" 2>&1
 fact kill.nextDestroyRc $?
 await_desktop "$T0" kill.next.released
 host_facts kill.next.released
+fi
 
 # --- D-Bus activation: with gpu-hookd stopped, the hook's call starts it and the VM starts
 systemctl stop gpu-hookd
